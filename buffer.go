@@ -1,0 +1,350 @@
+//go:build cgo
+
+package memguard
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// Buffer is a secret held in a guarded, locked region outside the Go heap.
+//
+// The region has an inaccessible guard page on each side and random canaries
+// right before and after the data, checked on every access. Its pages are
+// locked in RAM, left out of core dumps and zeroed in forked children (on
+// Linux). The data is reachable only inside WithData and WithDataMut, and is
+// wiped when the Buffer is destroyed.
+//
+// A Buffer is safe for concurrent use. Its methods never panic; on a nil
+// *Buffer they behave as on a destroyed one.
+type Buffer struct {
+	// rw admits many readers (WithData, EqualTo, Verify) or one writer
+	// (everything that changes the data, its protection, or frees it).
+	rw sync.RWMutex
+	// protMu orders protection changes and the unmap against Purge, which
+	// wipes a buffer in use without taking rw.
+	protMu sync.Mutex
+	// dead is set once, by Destroy or Purge: no new access gets in, and
+	// whoever leaves rw last frees the region.
+	dead    atomic.Bool
+	frozen  atomic.Bool
+	corrupt atomic.Bool // a canary failure was counted for this buffer
+
+	region  *region // nil once freed; written under rw and protMu
+	data    []byte  // the secret, over C memory
+	size    int
+	freeErr error // from freeing: reported by the next Destroy
+	slot    int   // index in the registry, under its lock
+}
+
+// NewBuffer returns a zero-filled, mutable Buffer of size bytes.
+func NewBuffer(size int) (*Buffer, error) {
+	if size < 1 {
+		return nil, sizeError(size)
+	}
+	r, err := allocRegion(size)
+	if err != nil {
+		return nil, err
+	}
+	b := &Buffer{region: r, data: r.bytes(), size: size}
+	buffers.add(b)
+	return b, nil
+}
+
+// newFrozenBuffer returns a Buffer of size bytes filled by fill and then
+// frozen. If anything fails, the Buffer is destroyed (wiped) and only the
+// error is returned. fill runs under the write lock, so a concurrent Purge
+// wipes the buffer but cannot unmap it under fill.
+func newFrozenBuffer(size int, fill func([]byte) error) (*Buffer, error) {
+	b, err := NewBuffer(size)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			b.Destroy()
+		}
+	}()
+	if err := b.WithDataMut(fill); err != nil {
+		return nil, err
+	}
+	if err := b.Freeze(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return b, nil
+}
+
+// NewBufferFromBytes copies src into a new frozen Buffer, then wipes src.
+// Empty src gives ErrInvalidSize. On error src is left as it was.
+func NewBufferFromBytes(src []byte) (*Buffer, error) {
+	b, err := newFrozenBuffer(len(src), func(data []byte) error {
+		copy(data, src)
+		return nil
+	})
+	if err == nil {
+		wipeBytes(src)
+	}
+	return b, err
+}
+
+// NewBufferRandom returns a frozen Buffer of size bytes from the kernel's
+// CSPRNG.
+func NewBufferRandom(size int) (*Buffer, error) {
+	return newFrozenBuffer(size, randomBytes)
+}
+
+// WithData calls fn with the secret and returns fn's error unchanged. Many
+// WithData calls may run at once. fn must not keep the slice, write to it,
+// or call Destroy, Freeze or Melt on the same Buffer.
+//
+// If the Buffer is destroyed it returns ErrDestroyed, and if a canary is
+// broken ErrCanaryCorrupt; in both cases fn is not called.
+func (b *Buffer) WithData(fn func(data []byte) error) error {
+	if fn == nil {
+		return ErrInvalidArgument
+	}
+	if err := b.rlock(); err != nil {
+		return err
+	}
+	defer b.runlock()
+	if err := b.checkCanary(); err != nil {
+		return err
+	}
+	return fn(b.data)
+}
+
+// WithDataMut is WithData for writing: fn has the Buffer to itself. A
+// frozen Buffer gives ErrImmutable and fn is not called.
+func (b *Buffer) WithDataMut(fn func(data []byte) error) error {
+	if fn == nil {
+		return ErrInvalidArgument
+	}
+	if err := b.lock(); err != nil {
+		return err
+	}
+	defer b.unlock()
+	if b.frozen.Load() {
+		return ErrImmutable
+	}
+	if err := b.checkCanary(); err != nil {
+		return err
+	}
+	return fn(b.data)
+}
+
+// Freeze makes the data read-only in hardware: a write faults. Freezing a
+// frozen Buffer does nothing.
+func (b *Buffer) Freeze() error { return b.setFrozen(true) }
+
+// Melt makes the data writable again. Melting a mutable Buffer does nothing.
+func (b *Buffer) Melt() error { return b.setFrozen(false) }
+
+func (b *Buffer) setFrozen(frozen bool) error {
+	if err := b.lock(); err != nil {
+		return err
+	}
+	defer b.unlock()
+	if b.frozen.Load() == frozen {
+		return nil
+	}
+	b.protMu.Lock()
+	defer b.protMu.Unlock()
+	if err := b.region.protect(frozen); err != nil {
+		return err
+	}
+	b.frozen.Store(frozen)
+	return nil
+}
+
+// Scramble overwrites the data with random bytes. Frozen: ErrImmutable.
+func (b *Buffer) Scramble() error {
+	return b.WithDataMut(randomBytes)
+}
+
+// Wipe zeroes the data. Frozen: ErrImmutable.
+func (b *Buffer) Wipe() error {
+	return b.WithDataMut(func(data []byte) error {
+		wipeBytes(data)
+		return nil
+	})
+}
+
+// EqualTo reports whether the data equals other, in time that depends only
+// on the lengths.
+func (b *Buffer) EqualTo(other []byte) (bool, error) {
+	equal := false
+	err := b.WithData(func(data []byte) error {
+		equal = equalBytes(data, other)
+		return nil
+	})
+	return equal, err
+}
+
+// Verify checks now both canaries and the padding before the data, which
+// WithData only samples next to the data. It returns ErrCanaryCorrupt if
+// any was overwritten.
+func (b *Buffer) Verify() error {
+	if err := b.rlock(); err != nil {
+		return err
+	}
+	defer b.runlock()
+	return b.noteCanary(b.region.verify())
+}
+
+// Destroy waits for calls in progress, checks the canaries, wipes the data
+// and frees the region. A broken canary is reported as ErrCanaryCorrupt but
+// the region is freed all the same. Destroying again does nothing.
+//
+// Destroy must not be called from inside WithData or WithDataMut on the same
+// Buffer: it would wait for itself.
+func (b *Buffer) Destroy() error {
+	if b == nil {
+		return nil
+	}
+	b.dead.Store(true)
+	b.rw.Lock()
+	defer b.rw.Unlock()
+	b.release()
+	err := b.freeErr
+	b.freeErr = nil
+	return err
+}
+
+// Alive reports whether the Buffer has not been destroyed.
+func (b *Buffer) Alive() bool { return b != nil && !b.dead.Load() }
+
+// Mutable reports whether the Buffer is alive and not frozen.
+func (b *Buffer) Mutable() bool { return b.Alive() && !b.frozen.Load() }
+
+// Size is the length of the secret in bytes, or 0 once destroyed.
+func (b *Buffer) Size() int {
+	if !b.Alive() {
+		return 0
+	}
+	return b.size
+}
+
+// String describes the Buffer without its contents.
+func (b *Buffer) String() string {
+	switch {
+	case !b.Alive():
+		return "memguard.Buffer(destroyed)"
+	case b.frozen.Load():
+		return fmt.Sprintf("memguard.Buffer(%d bytes, frozen)", b.size)
+	default:
+		return fmt.Sprintf("memguard.Buffer(%d bytes, mutable)", b.size)
+	}
+}
+
+// Format prints String for every verb, so that no fmt verb, %#v and %x
+// included, can print the contents.
+func (b *Buffer) Format(f fmt.State, _ rune) {
+	io.WriteString(f, b.String())
+}
+
+// rlock enters as a reader of a live Buffer.
+func (b *Buffer) rlock() error {
+	if b == nil {
+		return ErrDestroyed
+	}
+	b.rw.RLock()
+	if b.dead.Load() {
+		b.runlock()
+		return ErrDestroyed
+	}
+	return nil
+}
+
+func (b *Buffer) runlock() {
+	b.rw.RUnlock()
+	if b.dead.Load() {
+		b.reap()
+	}
+}
+
+// lock enters as the only writer of a live Buffer.
+func (b *Buffer) lock() error {
+	if b == nil {
+		return ErrDestroyed
+	}
+	b.rw.Lock()
+	if b.dead.Load() {
+		b.unlock()
+		return ErrDestroyed
+	}
+	return nil
+}
+
+// unlock leaves rw, then frees the region if the Buffer died meanwhile.
+// Unlocking before looking at dead matters: Purge sets dead before trying
+// the lock, so one of the two always sees the other and frees.
+func (b *Buffer) unlock() {
+	b.rw.Unlock()
+	if b.dead.Load() {
+		b.reap()
+	}
+}
+
+// reap frees a dead Buffer's region unless someone is still inside; the
+// last one out reaps again.
+func (b *Buffer) reap() {
+	if b.rw.TryLock() {
+		b.release()
+		b.rw.Unlock()
+	}
+}
+
+// release frees the region once. The caller holds rw for writing.
+func (b *Buffer) release() {
+	r := b.region
+	if r == nil {
+		return
+	}
+	err := b.noteCanary(r.verify())
+	b.protMu.Lock()
+	b.region, b.data = nil, nil
+	if ferr := releaseRegion(r); err == nil {
+		err = ferr
+	}
+	b.protMu.Unlock()
+	b.freeErr = err
+	buffers.remove(b)
+}
+
+// kill is Purge's destroy: it never waits. If the Buffer is in use, it wipes
+// the data under the user, and the user frees the region on leaving.
+func (b *Buffer) kill() {
+	b.dead.Store(true)
+	if b.rw.TryLock() {
+		b.release()
+		b.rw.Unlock()
+		return
+	}
+	b.protMu.Lock()
+	if b.region != nil {
+		b.region.wipeData()
+	}
+	b.protMu.Unlock()
+}
+
+// checkCanary compares the canary bytes next to the data; it costs two
+// word compares and no cgo call. The caller holds rw.
+func (b *Buffer) checkCanary() error {
+	r := b.region
+	if *r.leadCanary() == *r.expectedCanary() && string(r.tailCanary()) == string(r.expectedCanary()[:len(r.tailCanary())]) {
+		return nil
+	}
+	return b.noteCanary(ErrCanaryCorrupt)
+}
+
+// noteCanary counts the first canary failure of this Buffer in Stats.
+func (b *Buffer) noteCanary(err error) error {
+	if err == ErrCanaryCorrupt && b.corrupt.CompareAndSwap(false, true) {
+		canaryFailures.Add(1)
+	}
+	return err
+}

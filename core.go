@@ -1,0 +1,175 @@
+//go:build cgo
+
+package memguard
+
+/*
+#cgo CFLAGS: -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE
+#include "csrc/region.c"
+#include "csrc/util.c"
+*/
+import "C"
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// region is one guarded, locked allocation owned by the C core. Its fields
+// live in C memory; Go reads them without a cgo call.
+type region C.mg_region
+
+// canaryLen is the length of the leading canary in bytes.
+const canaryLen = C.MG_CANARY_LEN
+
+// newRegion maps a region for size bytes, locked when lock is set.
+func newRegion(size int, lock bool) (*region, error) {
+	var r *C.mg_region
+	var errno C.int
+	st := C.mg_region_new(C.size_t(size), cBool(lock), &r, &errno)
+	if st != C.MG_OK {
+		return nil, statusError(st, errno, size)
+	}
+	return (*region)(r), nil
+}
+
+func (r *region) c() *C.mg_region { return (*C.mg_region)(r) }
+
+// regionPagesFor reports the bytes of data pages a region of size needs,
+// or 0 if size is out of range.
+func regionPagesFor(size int) int {
+	if size < 1 {
+		return 0
+	}
+	return int(C.mg_pages_for(C.size_t(size)))
+}
+
+func (r *region) place(size int) error {
+	var errno C.int
+	return statusError(C.mg_region_place(r.c(), C.size_t(size), &errno), errno, size)
+}
+
+func (r *region) protect(readonly bool) error {
+	var errno C.int
+	return statusError(C.mg_region_protect(r.c(), cBool(readonly), &errno), errno, int(r.size))
+}
+
+// verify runs the full canary and padding check.
+func (r *region) verify() error {
+	return statusError(C.mg_region_verify(r.c()), 0, int(r.size))
+}
+
+// wipeData zeroes the secret, leaving the canaries, and makes it writable.
+func (r *region) wipeData() error {
+	var errno C.int
+	return statusError(C.mg_region_wipe(r.c(), &errno), errno, int(r.size))
+}
+
+// clear wipes the data and canaries, leaving the region writable for reuse.
+func (r *region) clear() error {
+	var errno C.int
+	return statusError(C.mg_region_clear(r.c(), &errno), errno, int(r.size))
+}
+
+// free wipes and unmaps the region; r must not be used afterwards.
+func (r *region) free() error {
+	var errno C.int
+	size := int(r.size)
+	return statusError(C.mg_region_free(r.c(), &errno), errno, size)
+}
+
+// bytes is the secret, as a slice over C memory.
+func (r *region) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(r.data)), int(r.size))
+}
+
+// leadCanary is the canary stored right before the data.
+func (r *region) leadCanary() *[canaryLen]byte {
+	return (*[canaryLen]byte)(unsafe.Add(unsafe.Pointer(r.data), -canaryLen))
+}
+
+// tailCanary is the canary padding the data to 16 bytes, possibly empty.
+func (r *region) tailCanary() []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(r.data), int(r.size))), int(r.tail_len))
+}
+
+// expectedCanary is the region's canary value, kept in its C metadata.
+func (r *region) expectedCanary() *[canaryLen]byte {
+	return (*[canaryLen]byte)(unsafe.Pointer(&r.canary))
+}
+
+func (r *region) lockedBytes() int {
+	if r.locked == 0 {
+		return 0
+	}
+	return int(r.pages_len)
+}
+
+// wipeBytes zeroes b in a way the compiler cannot remove.
+func wipeBytes(b []byte) {
+	if len(b) > 0 {
+		C.mg_wipe(unsafe.Pointer(&b[0]), C.size_t(len(b)))
+	}
+}
+
+// equalBytes compares a and b in time that depends only on their lengths.
+func equalBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 {
+		return true
+	}
+	return C.mg_equal(unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), C.size_t(len(a))) == 1
+}
+
+// randomBytes fills b from the kernel's CSPRNG.
+func randomBytes(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	var errno C.int
+	return statusError(C.mg_random(unsafe.Pointer(&b[0]), C.size_t(len(b)), &errno), errno, len(b))
+}
+
+// memlockLimit is the soft RLIMIT_MEMLOCK in bytes (MaxUint64: unlimited).
+func memlockLimit() uint64 {
+	var cur C.ulonglong
+	var errno C.int
+	if C.mg_memlock_limit(&cur, &errno) != C.MG_OK {
+		return 0
+	}
+	return uint64(cur)
+}
+
+// statusError turns a C status into the package's error for it.
+func statusError(st, errno C.int, size int) error {
+	var err error
+	if errno != 0 {
+		err = syscall.Errno(errno)
+	}
+	switch st {
+	case C.MG_OK:
+		return nil
+	case C.MG_EINVAL:
+		return sizeError(size)
+	case C.MG_ENOMEM:
+		return &osError{kind: ErrOutOfMemory, op: "map", size: size, err: err}
+	case C.MG_ELOCK:
+		return &LockError{Size: size, Requested: regionPagesFor(size), Limit: memlockLimit(), Err: err}
+	case C.MG_EPROTECT:
+		return &osError{kind: ErrProtection, op: "protect", size: size, err: err}
+	case C.MG_ERANDOM:
+		return &osError{kind: ErrRandom, op: "read random bytes for", size: size, err: err}
+	case C.MG_ECANARY:
+		return ErrCanaryCorrupt
+	default: // C.MG_EUNMAP
+		return &osError{kind: ErrProtection, op: "unmap", size: size, err: err}
+	}
+}
+
+func cBool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}

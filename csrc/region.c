@@ -1,0 +1,188 @@
+/*
+ * Guarded, locked regions. See memguard.h for the layout.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memguard.h"
+#include "sys.h"
+
+static size_t page_size(void)
+{
+	static size_t cached;
+
+	if (cached == 0) {
+		long p = sysconf(_SC_PAGESIZE);
+		/* POSIX guarantees a positive page size; 4096 if it lies. */
+		cached = p > 0 ? (size_t)p : 4096;
+	}
+	return cached;
+}
+
+/* Secret plus tail canary: size rounded up to MG_ALIGN; 0 on overflow. */
+static size_t span_for(size_t size)
+{
+	if (size == 0 || size > SIZE_MAX - MG_ALIGN)
+		return 0;
+	return (size + MG_ALIGN - 1) & ~(size_t)(MG_ALIGN - 1);
+}
+
+size_t mg_pages_for(size_t size)
+{
+	size_t page = page_size(), need = span_for(size);
+
+	if (need == 0 || need > SIZE_MAX - MG_CANARY_LEN - page)
+		return 0;
+	need += MG_CANARY_LEN;
+	return (need + page - 1) / page * page;
+}
+
+static int advise(mg_region *r)
+{
+#ifdef MADV_DONTDUMP
+	if (sys_madvise(r->pages, r->pages_len, MADV_DONTDUMP) != 0)
+		return -1;
+#endif
+#ifdef MADV_WIPEONFORK
+	if (sys_madvise(r->pages, r->pages_len, MADV_WIPEONFORK) != 0)
+		return -1;
+#endif
+	return 0;
+}
+
+int mg_region_place(mg_region *r, size_t size, int *os_err)
+{
+	size_t span = span_for(size), i;
+
+	*os_err = 0;
+	if (span == 0 || span > r->pages_len - MG_CANARY_LEN)
+		return MG_EINVAL;
+	if (mg_random(r->canary, MG_CANARY_LEN, os_err) != MG_OK)
+		return MG_ERANDOM;
+	r->data = r->pages + r->pages_len - span;
+	r->size = size;
+	r->tail_len = span - size;
+	memcpy(r->data - MG_CANARY_LEN, r->canary, MG_CANARY_LEN);
+	for (i = 0; i < r->tail_len; i++)
+		r->data[size + i] = r->canary[i];
+	return MG_OK;
+}
+
+int mg_region_new(size_t size, int lock, mg_region **out, int *os_err)
+{
+	size_t page = page_size(), pages_len = mg_pages_for(size);
+	mg_region *r;
+	int st;
+
+	*out = NULL;
+	*os_err = 0;
+	if (pages_len == 0 || pages_len > SIZE_MAX - 2 * page)
+		return MG_EINVAL;
+	r = sys_calloc(1, sizeof *r);
+	if (r == NULL) {
+		*os_err = errno;
+		return MG_ENOMEM;
+	}
+	r->map_len = pages_len + 2 * page;
+	r->base = sys_mmap_none(r->map_len);
+	if (r->base == MAP_FAILED) {
+		*os_err = errno;
+		free(r);
+		return MG_ENOMEM;
+	}
+	r->pages = r->base + page;
+	r->pages_len = pages_len;
+
+	st = MG_EPROTECT;
+	if (sys_mprotect(r->pages, pages_len, PROT_READ | PROT_WRITE) != 0 ||
+	    advise(r) != 0)
+		goto fail;
+	if (lock) {
+		st = MG_ELOCK;
+		if (sys_mlock(r->pages, pages_len) != 0)
+			goto fail;
+		r->locked = 1;
+	}
+	st = mg_region_place(r, size, os_err);
+	if (st != MG_OK)
+		goto unmap;
+	*out = r;
+	return MG_OK;
+
+fail:
+	*os_err = errno;
+unmap:
+	/* The failure being reported matters more than a failed cleanup,
+	 * which can only leak address space. */
+	(void)sys_munmap(r->base, r->map_len);
+	free(r);
+	return st;
+}
+
+int mg_region_protect(mg_region *r, int readonly, int *os_err)
+{
+	int prot = readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+
+	*os_err = 0;
+	if (r->readonly == readonly)
+		return MG_OK;
+	if (sys_mprotect(r->pages, r->pages_len, prot) != 0) {
+		*os_err = errno;
+		return MG_EPROTECT;
+	}
+	r->readonly = readonly;
+	return MG_OK;
+}
+
+int mg_region_verify(const mg_region *r)
+{
+	const unsigned char *lead = r->data - MG_CANARY_LEN, *p;
+	int ok = mg_equal(lead, r->canary, MG_CANARY_LEN) &
+		 mg_equal(r->data + r->size, r->canary, r->tail_len);
+
+	/* The padding is never written, so anything but zero is an underflow
+	 * that jumped the leading canary. */
+	for (p = r->pages; p < lead; p++)
+		ok &= *p == 0;
+	return ok ? MG_OK : MG_ECANARY;
+}
+
+int mg_region_wipe(mg_region *r, int *os_err)
+{
+	int st = mg_region_protect(r, 0, os_err);
+
+	if (st == MG_OK)
+		mg_wipe(r->data, r->size);
+	return st;
+}
+
+int mg_region_clear(mg_region *r, int *os_err)
+{
+	int st = mg_region_protect(r, 0, os_err);
+
+	if (st != MG_OK)
+		return st;
+	mg_wipe(r->data - MG_CANARY_LEN, MG_CANARY_LEN + r->size + r->tail_len);
+	return MG_OK;
+}
+
+int mg_region_free(mg_region *r, int *os_err)
+{
+	int st = mg_region_protect(r, 0, os_err);
+
+	/* All data pages, padding included: after an underflow it may hold
+	 * secret bytes too. If the pages could not be made writable, unmapping
+	 * still hands them back to the kernel, which zeroes them before reuse.
+	 * munmap drops the lock, so there is no munlock. */
+	if (st == MG_OK)
+		mg_wipe(r->pages, r->pages_len);
+	if (sys_munmap(r->base, r->map_len) != 0) {
+		*os_err = errno;
+		st = MG_EUNMAP;
+	}
+	mg_wipe(r, sizeof *r);
+	free(r);
+	return st;
+}

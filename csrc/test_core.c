@@ -1,0 +1,261 @@
+/*
+ * Tests for the C core on its own. Built by `make test` with
+ * -fsanitize=address,undefined and -DMG_FAULT_INJECTION.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "memguard.h"
+
+static int passed, failed;
+
+#define CHECK(cond)                                                       \
+	do {                                                              \
+		if (cond) {                                               \
+			passed++;                                         \
+		} else {                                                  \
+			failed++;                                         \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n",      \
+				__FILE__, __LINE__, #cond);               \
+		}                                                         \
+	} while (0)
+
+static size_t page;
+
+static mg_region *must_new(size_t size)
+{
+	mg_region *r = NULL;
+	int err;
+
+	CHECK(mg_region_new(size, 1, &r, &err) == MG_OK);
+	return r;
+}
+
+static void test_layout(void)
+{
+	size_t sizes[] = {1, 15, 16, 17, 32, 100, 4079, 4080, 4081, 4095, 4096,
+			  4097, 8192, 3 * 1024 * 1024 + 5};
+	size_t i, j;
+	int err;
+
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		size_t n = sizes[i];
+		mg_region *r = must_new(n);
+		if (r == NULL)
+			return;
+		CHECK(((uintptr_t)r->data % MG_ALIGN) == 0);
+		CHECK(r->size == n);
+		CHECK(r->tail_len < MG_ALIGN);
+		CHECK((n + r->tail_len) % MG_ALIGN == 0);
+		/* the tail canary ends exactly at the trailing guard page */
+		CHECK(r->data + n + r->tail_len == r->pages + r->pages_len);
+		CHECK(r->data - MG_CANARY_LEN >= r->pages);
+		CHECK(r->pages == r->base + page);
+		CHECK(r->map_len == r->pages_len + 2 * page);
+		CHECK(r->pages_len % page == 0);
+		CHECK(r->locked == 1 && r->readonly == 0);
+		CHECK(memcmp(r->data - MG_CANARY_LEN, r->canary,
+			     MG_CANARY_LEN) == 0);
+		for (j = 0; j < n; j++)
+			if (r->data[j] != 0)
+				break;
+		CHECK(j == n);
+		memset(r->data, 0xA5, n);
+		CHECK(mg_region_verify(r) == MG_OK);
+		CHECK(mg_region_free(r, &err) == MG_OK);
+	}
+}
+
+static void test_invalid_sizes(void)
+{
+	mg_region *r = (mg_region *)1;
+	int err;
+
+	CHECK(mg_pages_for(0) == 0);
+	CHECK(mg_pages_for(SIZE_MAX) == 0);
+	CHECK(mg_pages_for(SIZE_MAX - page) == 0);
+	CHECK(mg_region_new(0, 1, &r, &err) == MG_EINVAL && r == NULL);
+	CHECK(mg_region_new(SIZE_MAX, 1, &r, &err) == MG_EINVAL);
+	CHECK(mg_region_new(SIZE_MAX - 3 * page, 1, &r, &err) != MG_OK);
+
+	r = must_new(32);
+	CHECK(mg_region_place(r, 0, &err) == MG_EINVAL);
+	CHECK(mg_region_place(r, r->pages_len, &err) == MG_EINVAL);
+	CHECK(mg_region_place(r, r->pages_len - MG_CANARY_LEN, &err) == MG_OK);
+	CHECK(mg_region_place(r, r->pages_len - MG_CANARY_LEN + 1, &err) ==
+	      MG_EINVAL);
+	CHECK(mg_region_free(r, &err) == MG_OK);
+}
+
+static void test_canaries(void)
+{
+	mg_region *r;
+	int err;
+
+	/* leading canary */
+	r = must_new(20);
+	r->data[-1] ^= 1;
+	CHECK(mg_region_verify(r) == MG_ECANARY);
+	r->data[-1] ^= 1;
+	CHECK(mg_region_verify(r) == MG_OK);
+	/* tail canary: one byte past the end */
+	r->data[20] ^= 0xFF;
+	CHECK(mg_region_verify(r) == MG_ECANARY);
+	/* free still frees, and reports nothing else */
+	CHECK(mg_region_free(r, &err) == MG_OK);
+
+	/* padding before the leading canary */
+	r = must_new(20);
+	r->data[-MG_CANARY_LEN - 1] = 7;
+	CHECK(mg_region_verify(r) == MG_ECANARY);
+	CHECK(mg_region_free(r, &err) == MG_OK);
+
+	/* a 16-multiple has no tail: its overflow lands on the guard page */
+	r = must_new(32);
+	CHECK(r->tail_len == 0);
+	CHECK(mg_region_free(r, &err) == MG_OK);
+}
+
+static void test_protect_clear_place(void)
+{
+	mg_region *r = must_new(100);
+	unsigned char old[MG_CANARY_LEN];
+	int err;
+
+	CHECK(mg_region_protect(r, 1, &err) == MG_OK && r->readonly == 1);
+	CHECK(mg_region_protect(r, 1, &err) == MG_OK); /* idempotent */
+	CHECK(mg_region_verify(r) == MG_OK);          /* readable */
+	CHECK(mg_region_protect(r, 0, &err) == MG_OK && r->readonly == 0);
+	memset(r->data, 0x5A, r->size);
+	CHECK(mg_region_protect(r, 1, &err) == MG_OK);
+	/* clear makes it writable again and wipes data and canaries */
+	CHECK(mg_region_clear(r, &err) == MG_OK && r->readonly == 0);
+	CHECK(r->data[0] == 0 && r->data[99] == 0 && r->data[-1] == 0);
+	memcpy(old, r->canary, sizeof old);
+	CHECK(mg_region_place(r, 7, &err) == MG_OK);
+	CHECK(r->size == 7 && r->tail_len == 9);
+	CHECK(memcmp(old, r->canary, sizeof old) != 0);
+	CHECK(mg_region_verify(r) == MG_OK);
+	CHECK(mg_region_free(r, &err) == MG_OK);
+
+	/* a frozen region frees fine */
+	r = must_new(10);
+	CHECK(mg_region_protect(r, 1, &err) == MG_OK);
+	CHECK(mg_region_free(r, &err) == MG_OK);
+}
+
+static void test_util(void)
+{
+	unsigned char a[64], b[64], z[64] = {0};
+	unsigned long long limit = 0;
+	int err;
+
+	CHECK(mg_random(a, sizeof a, &err) == MG_OK);
+	CHECK(mg_random(b, sizeof b, &err) == MG_OK);
+	CHECK(memcmp(a, b, sizeof a) != 0);
+	CHECK(mg_random(a, 0, &err) == MG_OK);
+	CHECK(mg_equal(a, a, sizeof a) == 1);
+	CHECK(mg_equal(a, b, sizeof a) == 0);
+	CHECK(mg_equal(a, b, 0) == 1);
+	memcpy(b, a, sizeof a);
+	b[63] ^= 0x80;
+	CHECK(mg_equal(a, b, sizeof a) == 0);
+	mg_wipe(a, sizeof a);
+	CHECK(memcmp(a, z, sizeof a) == 0);
+	mg_wipe(NULL, 0);
+	CHECK(mg_memlock_limit(&limit, &err) == MG_OK && limit > 0);
+}
+
+/* Each OS failure maps to its status, with errno, and leaks nothing (ASan's
+ * leak checker runs at exit). */
+static void test_faults(void)
+{
+	struct {
+		enum mg_fault which;
+		int after, err, want;
+	} cases[] = {
+		{MG_F_MALLOC, 0, ENOMEM, MG_ENOMEM},
+		{MG_F_MMAP, 0, ENOMEM, MG_ENOMEM},
+		{MG_F_MPROTECT, 0, EACCES, MG_EPROTECT},
+		{MG_F_MADVISE, 0, EINVAL, MG_EPROTECT},
+		{MG_F_MADVISE, 1, EINVAL, MG_EPROTECT},
+		{MG_F_MLOCK, 0, EPERM, MG_ELOCK},
+		{MG_F_RANDOM, 0, EIO, MG_ERANDOM},
+	};
+	size_t i;
+	mg_region *r;
+	int err;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		r = (mg_region *)1;
+		err = 0;
+		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
+		CHECK(mg_region_new(64, 1, &r, &err) == cases[i].want);
+		CHECK(err == cases[i].err);
+		CHECK(r == NULL);
+		mg_fault_clear();
+	}
+
+	/* without locking, mlock is never called */
+	mg_fault_set(MG_F_MLOCK, 0, EPERM);
+	CHECK(mg_region_new(64, 0, &r, &err) == MG_OK && r->locked == 0);
+	mg_fault_clear();
+
+	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
+	CHECK(mg_region_protect(r, 1, &err) == MG_EPROTECT && err == ENOMEM);
+	CHECK(r->readonly == 0);
+
+	mg_fault_set(MG_F_RANDOM, 0, EIO);
+	CHECK(mg_region_clear(r, &err) == MG_OK);
+	CHECK(mg_region_place(r, 8, &err) == MG_ERANDOM && err == EIO);
+	mg_fault_clear();
+	CHECK(mg_region_place(r, 8, &err) == MG_OK);
+
+	CHECK(mg_region_protect(r, 1, &err) == MG_OK);
+	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
+	CHECK(mg_region_clear(r, &err) == MG_EPROTECT && err == ENOMEM);
+	mg_fault_clear();
+
+	/* free reports a failed unmap and still frees the metadata; the
+	 * mapping itself is then unmapped here so ASan sees no leak */
+	{
+		unsigned char *base = r->base;
+		size_t len = r->map_len;
+		mg_fault_set(MG_F_MUNMAP, 0, EINVAL);
+		CHECK(mg_region_free(r, &err) == MG_EUNMAP && err == EINVAL);
+		mg_fault_clear();
+		CHECK(munmap(base, len) == 0);
+	}
+
+	/* a frozen region whose unfreeze fails is still unmapped */
+	r = must_new(64);
+	CHECK(mg_region_protect(r, 1, &err) == MG_OK);
+	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
+	CHECK(mg_region_free(r, &err) == MG_EPROTECT);
+	mg_fault_clear();
+
+	{
+		unsigned char buf[8];
+		mg_fault_set(MG_F_RANDOM, 0, EIO);
+		CHECK(mg_random(buf, sizeof buf, &err) == MG_ERANDOM);
+		CHECK(err == EIO);
+		mg_fault_clear();
+	}
+}
+
+int main(void)
+{
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	test_layout();
+	test_invalid_sizes();
+	test_canaries();
+	test_protect_clear_place();
+	test_util();
+	test_faults();
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed != 0;
+}

@@ -1,0 +1,117 @@
+/*
+ * Wiping, constant-time comparison, randomness and limits: the small
+ * primitives the region code and the Go layer share.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#if defined(__linux__)
+#include <sys/random.h>
+#elif defined(__APPLE__)
+#include <sys/random.h> /* getentropy */
+#endif
+
+#include "memguard.h"
+#include "sys.h"
+
+void mg_wipe(void *p, size_t n)
+{
+	if (n == 0)
+		return;
+#if defined(__linux__)
+	explicit_bzero(p, n);
+#else
+	/* A volatile function pointer: the compiler cannot prove the call is
+	 * a plain memset, so it cannot drop it as a dead store. */
+	static void *(*const volatile memset_v)(void *, int, size_t) = memset;
+	memset_v(p, 0, n);
+#endif
+}
+
+int mg_equal(const void *a, const void *b, size_t n)
+{
+	const volatile unsigned char *x = a, *y = b;
+	unsigned int d = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return (int)(1 & ((d - 1) >> 8));
+}
+
+int mg_random(void *buf, size_t n, int *os_err)
+{
+	unsigned char *p = buf;
+
+	*os_err = 0;
+#ifdef MG_FAULT_INJECTION
+	if (mg_fault_hit(MG_F_RANDOM)) {
+		*os_err = errno;
+		return MG_ERANDOM;
+	}
+#endif
+	while (n > 0) {
+#if defined(__linux__)
+		ssize_t got = getrandom(p, n, 0);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			*os_err = errno;
+			return MG_ERANDOM;
+		}
+#else
+		size_t got = n < 256 ? n : 256; /* getentropy's limit */
+		if (getentropy(p, got) != 0) {
+			*os_err = errno;
+			return MG_ERANDOM;
+		}
+#endif
+		p += got;
+		n -= (size_t)got;
+	}
+	return MG_OK;
+}
+
+int mg_memlock_limit(unsigned long long *cur, int *os_err)
+{
+	struct rlimit rl;
+
+	*os_err = 0;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
+		*os_err = errno;
+		return MG_EINVAL;
+	}
+	*cur = rl.rlim_cur == RLIM_INFINITY ? (unsigned long long)-1
+					    : (unsigned long long)rl.rlim_cur;
+	return MG_OK;
+}
+
+#ifdef MG_FAULT_INJECTION
+static struct {
+	int armed, after, err;
+} faults[MG_F_COUNT];
+
+void mg_fault_set(enum mg_fault which, int after, int err)
+{
+	faults[which].armed = 1;
+	faults[which].after = after;
+	faults[which].err = err;
+}
+
+void mg_fault_clear(void)
+{
+	memset(faults, 0, sizeof faults);
+}
+
+int mg_fault_hit(enum mg_fault which)
+{
+	if (!faults[which].armed)
+		return 0;
+	if (faults[which].after-- > 0)
+		return 0;
+	faults[which].armed = 0;
+	errno = faults[which].err;
+	return 1;
+}
+#endif

@@ -1,0 +1,100 @@
+//go:build cgo
+
+package memguard
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Errors returned by this package. They may be wrapped with detail, so test
+// for them with errors.Is.
+var (
+	// ErrInvalidSize: a size below 1, too large to map, or empty input.
+	ErrInvalidSize = errors.New("memguard: invalid size")
+	// ErrInvalidArgument: a nil reader or callback.
+	ErrInvalidArgument = errors.New("memguard: invalid argument")
+	// ErrDestroyed: the Buffer was destroyed, by Destroy, Seal or Purge.
+	ErrDestroyed = errors.New("memguard: buffer has been destroyed")
+	// ErrImmutable: the Buffer is frozen (read-only); Melt it first.
+	ErrImmutable = errors.New("memguard: buffer is frozen")
+	// ErrCanaryCorrupt: memory next to the secret was overwritten, by an
+	// overflow or underflow in this process. Treat it as an attack or a
+	// memory-safety bug: SafePanic is a reasonable response.
+	ErrCanaryCorrupt = errors.New("memguard: canary corrupted")
+	// ErrDecryption: an Enclave failed to decrypt, because its ciphertext
+	// was altered or its key was lost to Purge.
+	ErrDecryption = errors.New("memguard: decryption failed")
+	// ErrCofferDestroyed: the Coffer was destroyed, by Destroy or Purge.
+	ErrCofferDestroyed = errors.New("memguard: coffer has been destroyed")
+	// ErrMemoryLock: the kernel refused to lock memory. The error is a
+	// *LockError, which says how to raise the limit.
+	ErrMemoryLock = errors.New("memguard: cannot lock memory")
+	// ErrOutOfMemory: the kernel refused a mapping, for lack of memory or
+	// because vm.max_map_count was reached.
+	ErrOutOfMemory = errors.New("memguard: out of memory")
+	// ErrProtection: the kernel refused to change a mapping's protection or
+	// advice, or to unmap it.
+	ErrProtection = errors.New("memguard: cannot protect memory")
+	// ErrRandom: the kernel's random source failed.
+	ErrRandom = errors.New("memguard: random source failed")
+)
+
+// LockError reports an mlock refusal. errors.Is(err, ErrMemoryLock) holds,
+// and errors.Is(err, syscall.ENOMEM) (or EPERM) matches the kernel's reason.
+type LockError struct {
+	Size      int    // secret bytes asked for
+	Requested int    // bytes of pages the lock was asked for
+	Limit     uint64 // soft RLIMIT_MEMLOCK at the time; MaxUint64 is unlimited
+	Err       error  // the errno, if any
+}
+
+func (e *LockError) Error() string {
+	limit := "unlimited"
+	if e.Limit != math.MaxUint64 {
+		limit = fmt.Sprintf("%d bytes", e.Limit)
+	}
+	return fmt.Sprintf("memguard: cannot lock %d bytes of memory for a %d-byte secret (%v); "+
+		"RLIMIT_MEMLOCK is %s. Raise it with `ulimit -l`, systemd LimitMEMLOCK=, "+
+		"`docker run --ulimit memlock=...`, or grant CAP_IPC_LOCK; "+
+		"or allow unlocked memory with SetLockPolicy(LockBestEffort)",
+		e.Requested, e.Size, e.Err, limit)
+}
+
+// Is reports whether target is ErrMemoryLock.
+func (e *LockError) Is(target error) bool { return target == ErrMemoryLock }
+
+// Unwrap returns the kernel's errno.
+func (e *LockError) Unwrap() error { return e.Err }
+
+// osError is a kernel refusal other than mlock: one of the package's errors
+// (kind) with the operation, the size and the errno.
+type osError struct {
+	kind error
+	op   string
+	size int
+	err  error
+}
+
+func (e *osError) Error() string {
+	msg := fmt.Sprintf("%v: cannot %s %d bytes", e.kind, e.op, e.size)
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	if e.kind == ErrOutOfMemory {
+		msg += " (check free memory, RLIMIT_AS and vm.max_map_count)"
+	}
+	return msg
+}
+
+func (e *osError) Unwrap() []error {
+	if e.err == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.err}
+}
+
+func sizeError(size int) error {
+	return fmt.Errorf("%w: %d bytes", ErrInvalidSize, size)
+}

@@ -1,0 +1,3 @@
+module github.com/securememory/memguard
+
+go 1.26
