@@ -1,0 +1,107 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/securememory/memguard"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var pageSize = uintptr(os.Getpagesize())
+
+// pokeAt announces the address, then writes one byte there. The parent
+// checks that the fault the Go runtime reports is at exactly that address.
+func pokeAt(addr uintptr) {
+	fmt.Printf("poke=%#x\n", addr)
+	os.Stdout.Sync()
+	*(*byte)(unsafe.Pointer(addr)) = 0x41
+}
+
+func dataAddr(b *memguard.Buffer) uintptr {
+	var addr uintptr
+	_ = b.WithData(func(d []byte) error {
+		addr = uintptr(unsafe.Pointer(unsafe.SliceData(d)))
+		return nil
+	})
+	return addr
+}
+
+func mustBuffer(size int) *memguard.Buffer {
+	b, err := memguard.NewBuffer(size)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func init() {
+	children["overflow into guard page"] = func() {
+		b := mustBuffer(32) // a multiple of 16: no tail canary, the guard page follows
+		pokeAt(dataAddr(b) + 32)
+	}
+	children["underflow into guard page"] = func() {
+		b := mustBuffer(32)
+		start := dataAddr(b) &^ (pageSize - 1) // first data page
+		pokeAt(start - 1)
+	}
+	children["write to frozen buffer"] = func() {
+		b, err := memguard.NewBufferFromBytes([]byte("frozen secret"))
+		if err != nil {
+			panic(err)
+		}
+		pokeAt(dataAddr(b))
+	}
+	children["write to melted buffer"] = func() {
+		b, err := memguard.NewBufferFromBytes([]byte("frozen secret"))
+		if err != nil {
+			panic(err)
+		}
+		if err := b.Melt(); err != nil {
+			panic(err)
+		}
+		pokeAt(dataAddr(b)) // allowed: the control case
+	}
+}
+
+func TestFaultsKillTheProcess(t *testing.T) {
+	for _, name := range []string{"overflow into guard page", "underflow into guard page", "write to frozen buffer"} {
+		t.Run(name, func(t *testing.T) {
+			res := runChild(t, name)
+			assert.NotContains(t, res.stdout, survivedMarker)
+			assert.Equal(t, 2, res.exitCode, "the Go runtime's exit status for a fatal fault")
+			assert.Contains(t, res.stderr, "signal SIGSEGV")
+			poke := strings.TrimPrefix(strings.Fields(res.stdout)[0], "poke=")
+			assert.Contains(t, res.stderr, "unexpected fault address "+poke, "faulted at the poked address")
+		})
+	}
+}
+
+func TestWriteToMeltedBufferSurvives(t *testing.T) {
+	res := runChild(t, "write to melted buffer")
+	assert.Equal(t, 0, res.exitCode, res.stderr)
+	assert.Contains(t, res.stdout, survivedMarker)
+}
+
+// In-page overflows and underflows cannot fault; the canaries catch them.
+func TestOneByteOverflowAndUnderflowAreReported(t *testing.T) {
+	for name, offset := range map[string]int{"overflow": 20, "underflow": -1} {
+		t.Run(name, func(t *testing.T) {
+			b := mustBuffer(20)
+			before := memguard.Stats().CanaryFailures
+			require.NoError(t, b.WithDataMut(func(d []byte) error {
+				*(*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(d)), offset)) ^= 0xff
+				return nil
+			}))
+			assert.ErrorIs(t, b.Verify(), memguard.ErrCanaryCorrupt)
+			assert.ErrorIs(t, b.WithData(func([]byte) error { return nil }), memguard.ErrCanaryCorrupt)
+			assert.ErrorIs(t, b.Destroy(), memguard.ErrCanaryCorrupt)
+			assert.False(t, b.Alive())
+			assert.Equal(t, before+1, memguard.Stats().CanaryFailures)
+		})
+	}
+}
