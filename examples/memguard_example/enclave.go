@@ -1,0 +1,4 @@
+package main
+
+// sealAndOpen is filled in once enclaves exist.
+func sealAndOpen() error { return nil }
