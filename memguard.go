@@ -54,12 +54,14 @@ func Stats() Statistics {
 // MemlockUnlimited is Statistics.MemlockLimit when there is no limit.
 const MemlockUnlimited = math.MaxUint64
 
-// Purge destroys every live Buffer now. A Buffer in use by a WithData or
-// WithDataMut callback is wiped at once and freed when the callback returns.
+// Purge destroys every live Buffer and Coffer now, and with them the key of
+// every Enclave sealed so far: opening one gives ErrDecryption. A Buffer in
+// use by a callback is wiped at once and freed when the callback returns.
 // Purge never waits for a callback, never panics, and may be called from
-// any goroutine, concurrently, and from inside a callback. The package
-// keeps working afterwards.
+// any goroutine, concurrently, and from inside a callback. The package keeps
+// working afterwards, sealing new enclaves under a fresh key.
 func Purge() {
+	purgeCoffers()
 	for _, b := range buffers.snapshot() {
 		b.kill()
 	}

@@ -1,0 +1,177 @@
+//go:build cgo
+
+package memguard
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Enclave is a secret encrypted at rest in ordinary memory, under a process
+// key held in a Coffer. Open decrypts it back into a frozen Buffer.
+//
+// The cipher is XChaCha20-Poly1305 with a random 192-bit nonce per seal, so
+// random nonces never collide in practice. The ciphertext is not secret;
+// the key never leaves protected memory except as described on Open.
+//
+// An Enclave is immutable and safe for concurrent use.
+type Enclave struct {
+	key    *Coffer // the process key it was sealed under
+	sealed []byte  // nonce || ciphertext || tag
+	size   int
+}
+
+// maxEnclaveSize is the most XChaCha20-Poly1305 in x/crypto seals at once.
+const maxEnclaveSize = 1<<38 - 64
+
+// processKey is the Coffer that seals new enclaves. Purge destroys it, which
+// makes every enclave sealed before undecryptable; the next seal makes a
+// fresh one.
+var processKey struct {
+	mu     sync.Mutex
+	coffer *Coffer
+}
+
+func currentKey() (*Coffer, error) {
+	processKey.mu.Lock()
+	defer processKey.mu.Unlock()
+	if processKey.coffer.Destroyed() {
+		c, err := NewCoffer()
+		if err != nil {
+			return nil, err
+		}
+		processKey.coffer = c
+	}
+	return processKey.coffer, nil
+}
+
+// NewEnclave encrypts src into a new Enclave, then wipes src. Empty src
+// gives ErrInvalidSize. On error src is left as it was.
+func NewEnclave(src []byte) (*Enclave, error) {
+	e, err := seal(src)
+	if err == nil {
+		wipeBytes(src)
+	}
+	return e, err
+}
+
+// NewEnclaveRandom returns an Enclave of size random bytes. The bytes are
+// generated in protected memory and sealed from there.
+func NewEnclaveRandom(size int) (*Enclave, error) {
+	b, err := NewBufferRandom(size)
+	if err != nil {
+		return nil, err
+	}
+	return b.Seal()
+}
+
+// Seal encrypts the Buffer into a new Enclave and destroys the Buffer. If
+// sealing fails, the Buffer is left alive and unchanged. A broken canary
+// gives ErrCanaryCorrupt.
+func (b *Buffer) Seal() (*Enclave, error) {
+	if err := b.lock(); err != nil {
+		return nil, err
+	}
+	defer b.unlock()
+	if err := b.noteCanary(b.region.verify()); err != nil {
+		return nil, err
+	}
+	e, err := seal(b.data)
+	if err != nil {
+		return nil, err
+	}
+	b.dead.Store(true)
+	b.release()
+	return e, nil
+}
+
+// seal encrypts plaintext under the current process key.
+func seal(plaintext []byte) (*Enclave, error) {
+	if len(plaintext) == 0 || len(plaintext) > maxEnclaveSize {
+		return nil, sizeError(len(plaintext))
+	}
+	// sealed holds the nonce; the ciphertext and tag go into its capacity.
+	sealed := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plaintext)+chacha20poly1305.Overhead)
+	if err := randomBytes(sealed); err != nil {
+		return nil, err
+	}
+	// A Purge between fetching the key and using it destroys the key: then
+	// seal again under the fresh one.
+	for attempt := 0; ; attempt++ {
+		key, err := currentKey()
+		if err != nil {
+			return nil, err
+		}
+		err = key.WithKey(func(k []byte) error {
+			aead, err := chacha20poly1305.NewX(k)
+			if err != nil {
+				return err
+			}
+			aead.Seal(sealed[len(sealed):len(sealed)], sealed, plaintext, nil)
+			return nil
+		})
+		if errors.Is(err, ErrCofferDestroyed) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Enclave{key: key, sealed: sealed[:cap(sealed)], size: len(plaintext)}, nil
+	}
+}
+
+// Open decrypts the Enclave into a new frozen Buffer; the caller destroys
+// it. The plaintext is written straight into protected memory and never
+// passes through the Go heap.
+//
+// If the ciphertext was altered, or the key was lost to Purge, Open returns
+// ErrDecryption and nothing is left behind.
+//
+// Inside the cipher, x/crypto copies the 32-byte key into its AEAD value and
+// derives a subkey (HChaCha20) and a Poly1305 key into Go memory for the
+// duration of the call; the package cannot wipe those copies. The key
+// itself is assembled only in protected memory.
+func (e *Enclave) Open() (*Buffer, error) {
+	if e == nil || e.size == 0 {
+		return nil, fmt.Errorf("%w: nil enclave", ErrInvalidArgument)
+	}
+	return newFrozenBuffer(e.size, func(dst []byte) error {
+		err := e.key.WithKey(func(k []byte) error {
+			aead, err := chacha20poly1305.NewX(k)
+			if err != nil {
+				return err
+			}
+			nonce, ciphertext := e.sealed[:aead.NonceSize()], e.sealed[aead.NonceSize():]
+			out, err := aead.Open(dst[:0], nonce, ciphertext, nil)
+			if err != nil {
+				return ErrDecryption
+			}
+			if len(out) != len(dst) || unsafe.SliceData(out) != unsafe.SliceData(dst) {
+				wipeBytes(out)
+				return fmt.Errorf("%w: plaintext not decrypted in place", ErrDecryption)
+			}
+			return nil
+		})
+		if errors.Is(err, ErrCofferDestroyed) {
+			return fmt.Errorf("%w: the key was purged", ErrDecryption)
+		}
+		return err
+	})
+}
+
+// Size is the length of the plaintext in bytes.
+func (e *Enclave) Size() int {
+	if e == nil {
+		return 0
+	}
+	return e.size
+}
+
+// String describes the Enclave without its contents.
+func (e *Enclave) String() string {
+	return fmt.Sprintf("memguard.Enclave(%d bytes)", e.Size())
+}

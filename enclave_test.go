@@ -1,0 +1,143 @@
+package memguard
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func open(t *testing.T, e *Enclave) []byte {
+	t.Helper()
+	b, err := e.Open()
+	require.NoError(t, err)
+	defer b.Destroy()
+	assert.False(t, b.Mutable(), "opened buffers are frozen")
+	return read(t, b)
+}
+
+func TestEnclaveRoundTrip(t *testing.T) {
+	for _, n := range append(testSizes, 5<<20) {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			src := pattern(n)
+			e, err := NewEnclave(src)
+			require.NoError(t, err)
+			assert.Equal(t, make([]byte, n), src, "source wiped")
+			assert.Equal(t, n, e.Size())
+			assert.Equal(t, pattern(n), open(t, e))
+			assert.Equal(t, pattern(n), open(t, e), "opens again")
+		})
+	}
+}
+
+func TestEnclaveRandom(t *testing.T) {
+	a, err := NewEnclaveRandom(32)
+	require.NoError(t, err)
+	b, err := NewEnclaveRandom(32)
+	require.NoError(t, err)
+	assert.Equal(t, 32, a.Size())
+	assert.NotEqual(t, open(t, a), open(t, b))
+	_, err = NewEnclaveRandom(0)
+	assert.ErrorIs(t, err, ErrInvalidSize)
+}
+
+func TestEnclaveInvalid(t *testing.T) {
+	e, err := NewEnclave(nil)
+	assert.ErrorIs(t, err, ErrInvalidSize)
+	assert.Nil(t, e)
+	var nilEnclave *Enclave
+	b, err := nilEnclave.Open()
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Nil(t, b)
+	assert.Zero(t, nilEnclave.Size())
+	assert.Equal(t, "memguard.Enclave(0 bytes)", nilEnclave.String())
+}
+
+func TestSeal(t *testing.T) {
+	b, err := NewBufferFromBytes(pattern(50))
+	require.NoError(t, err)
+	e, err := b.Seal()
+	require.NoError(t, err)
+	assert.False(t, b.Alive(), "Seal destroys the buffer")
+	assert.Equal(t, pattern(50), open(t, e))
+	assert.Equal(t, "memguard.Enclave(50 bytes)", e.String())
+
+	_, err = b.Seal()
+	assert.ErrorIs(t, err, ErrDestroyed)
+
+	c, err := NewBuffer(20)
+	require.NoError(t, err)
+	corruptions["tail canary"](c.region)
+	e, err = c.Seal()
+	assert.ErrorIs(t, err, ErrCanaryCorrupt)
+	assert.Nil(t, e)
+	assert.True(t, c.Alive(), "a failed seal leaves the buffer")
+	assert.ErrorIs(t, c.Destroy(), ErrCanaryCorrupt)
+}
+
+func TestEnclaveTamperingFails(t *testing.T) {
+	e, err := NewEnclave(pattern(32))
+	require.NoError(t, err)
+	_ = open(t, e) // the key coffer exists before counting
+	before := Stats()
+	for i := range e.sealed {
+		for _, bit := range []byte{0x01, 0x80} {
+			e.sealed[i] ^= bit
+			b, err := e.Open()
+			assert.ErrorIs(t, err, ErrDecryption, "byte %d bit %#x", i, bit)
+			assert.Nil(t, b)
+			e.sealed[i] ^= bit
+		}
+	}
+	after := Stats()
+	assert.Equal(t, before.LiveBuffers, after.LiveBuffers, "a failed Open leaves no buffer")
+	assert.Equal(t, before.LockedBytes, after.LockedBytes)
+	assert.Equal(t, pattern(32), open(t, e), "untampered opens again")
+
+	truncated := &Enclave{key: e.key, sealed: e.sealed[:len(e.sealed)-1], size: e.size}
+	_, err = truncated.Open()
+	assert.ErrorIs(t, err, ErrDecryption)
+}
+
+func TestEnclaveConcurrentOpen(t *testing.T) {
+	e, err := NewEnclave(pattern(100))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				b, err := e.Open()
+				if !assert.NoError(t, err) {
+					return
+				}
+				ok, err := b.EqualTo(pattern(100))
+				assert.NoError(t, err)
+				assert.True(t, ok)
+				assert.NoError(t, b.Destroy())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestPurgeLosesEnclaveKey(t *testing.T) {
+	old, err := NewEnclave(pattern(16))
+	require.NoError(t, err)
+	live, err := NewBufferRandom(16)
+	require.NoError(t, err)
+	Purge()
+	assert.False(t, live.Alive())
+	before := Stats()
+	b, err := old.Open()
+	assert.ErrorIs(t, err, ErrDecryption)
+	assert.Nil(t, b)
+	assert.Equal(t, before.LiveBuffers, Stats().LiveBuffers, "nothing leaked")
+
+	fresh, err := NewEnclave(pattern(16))
+	require.NoError(t, err, "the library works after Purge")
+	assert.Equal(t, pattern(16), open(t, fresh))
+}
