@@ -84,6 +84,11 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Purge sets dead before it wipes a buffer in use, so if dead is still
+	// clear, the data was whole while it was sealed.
+	if b.dead.Load() {
+		return nil, ErrDestroyed
+	}
 	b.dead.Store(true)
 	b.release()
 	return e, nil
@@ -114,6 +119,11 @@ func seal(plaintext []byte) (*Enclave, error) {
 			aead.Seal(sealed[len(sealed):len(sealed)], sealed, plaintext, nil)
 			return nil
 		})
+		// As with buffers, a purge marks the coffer before wiping the key:
+		// if it is still alive, the key was whole during the seal.
+		if err == nil && key.Destroyed() {
+			err = ErrCofferDestroyed
+		}
 		if errors.Is(err, ErrCofferDestroyed) && attempt < 3 {
 			continue
 		}
@@ -139,7 +149,7 @@ func (e *Enclave) Open() (*Buffer, error) {
 	if e == nil || e.size == 0 {
 		return nil, fmt.Errorf("%w: nil enclave", ErrInvalidArgument)
 	}
-	return newFrozenBuffer(e.size, func(dst []byte) error {
+	b, err := newFrozenBuffer(e.size, func(dst []byte) error {
 		err := e.key.WithKey(func(k []byte) error {
 			aead, err := chacha20poly1305.NewX(k)
 			if err != nil {
@@ -161,6 +171,12 @@ func (e *Enclave) Open() (*Buffer, error) {
 		}
 		return err
 	})
+	// Only Purge can destroy the new buffer under Open, and it takes the
+	// key with it.
+	if errors.Is(err, ErrDestroyed) {
+		return nil, fmt.Errorf("%w: purged during Open", ErrDecryption)
+	}
+	return b, err
 }
 
 // Size is the length of the plaintext in bytes.

@@ -25,6 +25,7 @@ package memguard
 
 import (
 	"math"
+	"syscall"
 )
 
 // Statistics is a snapshot of the package's state, from Stats.
@@ -54,21 +55,26 @@ func Stats() Statistics {
 // MemlockUnlimited is Statistics.MemlockLimit when there is no limit.
 const MemlockUnlimited = math.MaxUint64
 
-// Purge destroys every live Buffer and Coffer now, and with them the key of
-// every Enclave sealed so far: opening one gives ErrDecryption. A Buffer in
-// use by a callback is wiped at once and freed when the callback returns.
-// Purge never waits for a callback, never panics, and may be called from
-// any goroutine, concurrently, and from inside a callback. The package keeps
-// working afterwards, sealing new enclaves under a fresh key.
-func Purge() {
-	purgeCoffers()
-	for _, b := range buffers.snapshot() {
-		b.kill()
-	}
-}
-
 // WipeBytes zeroes b in a way the compiler cannot remove.
 func WipeBytes(b []byte) { wipeBytes(b) }
 
 // ScrambleBytes fills b with bytes from the kernel's CSPRNG.
 func ScrambleBytes(b []byte) error { return randomBytes(b) }
+
+// DisableCoreDumps sets the soft RLIMIT_CORE to zero, so that a crash
+// writes no core dump at all. On Linux protected pages are already left out
+// of core dumps; this also covers the rest of the process, where copies
+// your own code made may live. The hard limit is left as it is, so the
+// application can raise the soft limit again. Importing the package changes
+// no process setting; only this call does.
+func DisableCoreDumps() error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &rl); err != nil {
+		return &osError{kind: ErrProtection, op: "read RLIMIT_CORE for", err: err}
+	}
+	rl.Cur = 0
+	if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &rl); err != nil {
+		return &osError{kind: ErrProtection, op: "set RLIMIT_CORE for", err: err}
+	}
+	return nil
+}

@@ -16,20 +16,22 @@ var pageSize = uintptr(os.Getpagesize())
 
 // pokeAt announces the address, then writes one byte there. The parent
 // checks that the fault the Go runtime reports is at exactly that address.
-func pokeAt(addr uintptr) {
-	fmt.Printf("poke=%#x\n", addr)
+func pokeAt(p unsafe.Pointer) {
+	fmt.Printf("poke=%#x\n", uintptr(p))
 	os.Stdout.Sync()
-	*(*byte)(unsafe.Pointer(addr)) = 0x41
+	*(*byte)(p) = 0x41
 }
 
-func dataAddr(b *memguard.Buffer) uintptr {
-	var addr uintptr
+func dataPtr(b *memguard.Buffer) unsafe.Pointer {
+	var p unsafe.Pointer
 	_ = b.WithData(func(d []byte) error {
-		addr = uintptr(unsafe.Pointer(unsafe.SliceData(d)))
+		p = unsafe.Pointer(unsafe.SliceData(d))
 		return nil
 	})
-	return addr
+	return p
 }
+
+func dataAddr(b *memguard.Buffer) uintptr { return uintptr(dataPtr(b)) }
 
 func mustBuffer(size int) *memguard.Buffer {
 	b, err := memguard.NewBuffer(size)
@@ -42,19 +44,20 @@ func mustBuffer(size int) *memguard.Buffer {
 func init() {
 	children["overflow into guard page"] = func() {
 		b := mustBuffer(32) // a multiple of 16: no tail canary, the guard page follows
-		pokeAt(dataAddr(b) + 32)
+		pokeAt(unsafe.Add(dataPtr(b), 32))
 	}
 	children["underflow into guard page"] = func() {
 		b := mustBuffer(32)
-		start := dataAddr(b) &^ (pageSize - 1) // first data page
-		pokeAt(start - 1)
+		p := dataPtr(b)
+		intoPage := int(uintptr(p) & (pageSize - 1)) // a 32-byte secret: no canary page before
+		pokeAt(unsafe.Add(p, -intoPage-1))
 	}
 	children["write to frozen buffer"] = func() {
 		b, err := memguard.NewBufferFromBytes([]byte("frozen secret"))
 		if err != nil {
 			panic(err)
 		}
-		pokeAt(dataAddr(b))
+		pokeAt(dataPtr(b))
 	}
 	children["write to melted buffer"] = func() {
 		b, err := memguard.NewBufferFromBytes([]byte("frozen secret"))
@@ -64,7 +67,7 @@ func init() {
 		if err := b.Melt(); err != nil {
 			panic(err)
 		}
-		pokeAt(dataAddr(b)) // allowed: the control case
+		pokeAt(dataPtr(b)) // allowed: the control case
 	}
 }
 

@@ -1,0 +1,33 @@
+//go:build cgo
+
+package memguard
+
+import "os"
+
+// Purge destroys every live Buffer and Coffer now, and with them the key of
+// every Enclave sealed so far: opening one gives ErrDecryption. A Buffer in
+// use by a callback is wiped at once and freed when the callback returns.
+// Purge never waits for a callback, never panics, and may be called from
+// any goroutine, concurrently, and from inside a callback. The package keeps
+// working afterwards, sealing new enclaves under a fresh key.
+func Purge() {
+	purgeCoffers()
+	for _, b := range buffers.snapshot() {
+		b.kill()
+	}
+}
+
+// SafeExit purges, then exits the process with code. Deferred functions do
+// not run.
+func SafeExit(code int) {
+	Purge()
+	os.Exit(code)
+}
+
+// SafePanic purges, then panics with v. It is the package's one deliberate
+// panic: use it when continuing would be worse, for example on
+// ErrCanaryCorrupt.
+func SafePanic(v any) {
+	Purge()
+	panic(v)
+}

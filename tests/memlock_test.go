@@ -1,0 +1,158 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/securememory/memguard"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+const lowMemlock = 64 << 10
+
+// check reports a failed expectation from a child and exits non-zero.
+func check(ok bool, format string, args ...any) {
+	if !ok {
+		fmt.Printf("CHECK FAILED: "+format+"\n", args...)
+		os.Exit(1)
+	}
+}
+
+func secretFor(i int) []byte { return bytes.Repeat([]byte{byte(i + 1)}, 32) }
+
+func init() {
+	// Runs as an unprivileged user, so the kernel enforces RLIMIT_MEMLOCK.
+	children["low memlock"] = func() {
+		lim := syscall.Rlimit{Cur: lowMemlock, Max: lowMemlock}
+		check(unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: lim.Cur, Max: lim.Max}) == nil, "setrlimit")
+		check(memguard.Stats().MemlockLimit == lowMemlock, "limit reported: %d", memguard.Stats().MemlockLimit)
+
+		var held []*memguard.Buffer
+		var lockErr error
+		for i := 0; i < 1000; i++ {
+			b, err := memguard.NewBufferFromBytes(secretFor(i))
+			if err != nil {
+				check(b == nil, "nil buffer on error")
+				lockErr = err
+				break
+			}
+			held = append(held, b)
+		}
+		check(lockErr != nil, "the limit was never hit")
+		check(errors.Is(lockErr, memguard.ErrMemoryLock), "ErrMemoryLock, got %v", lockErr)
+		check(errors.Is(lockErr, syscall.ENOMEM) || errors.Is(lockErr, syscall.EAGAIN) || errors.Is(lockErr, syscall.EPERM), "errno kept: %v", lockErr)
+		var le *memguard.LockError
+		check(errors.As(lockErr, &le) && le.Limit == lowMemlock, "LockError with the limit: %#v", le)
+		for _, want := range []string{"65536", "ulimit -l", "LockBestEffort", "CAP_IPC_LOCK"} {
+			check(strings.Contains(lockErr.Error(), want), "message names %q: %v", want, lockErr)
+		}
+		check(memguard.Stats().LockFailures >= 1, "lock failure counted")
+		fmt.Printf("held %d buffers before the limit\n", len(held))
+
+		for i, b := range held {
+			ok, err := b.EqualTo(secretFor(i))
+			check(err == nil && ok, "buffer %d intact after the failure: %v", i, err)
+		}
+
+		// Free a few: sealing needs the key coffer's page and opening one more.
+		for _, b := range held[len(held)-3:] {
+			check(b.Destroy() == nil, "destroy")
+		}
+		held = held[:len(held)-3]
+		e, err := memguard.NewEnclave([]byte("sealed under the limit"))
+		check(err == nil, "seal after freeing: %v", err)
+		opened, err := e.Open()
+		check(err == nil, "open after freeing: %v", err)
+		ok, _ := opened.EqualTo([]byte("sealed under the limit"))
+		check(ok, "opened contents")
+		check(opened.Destroy() == nil, "destroy opened")
+
+		memguard.SetLockPolicy(memguard.LockBestEffort)
+		before := memguard.Stats().UnlockedBuffers
+		for i := 0; i < 32; i++ {
+			b, err := memguard.NewBufferFromBytes(secretFor(i))
+			check(err == nil, "best effort allocation %d: %v", i, err)
+			held = append(held, b)
+		}
+		s := memguard.Stats()
+		check(s.UnlockedBuffers-before >= 30, "unlocked buffers counted: %d", s.UnlockedBuffers-before)
+		check(uint64(s.LockedBytes) <= lowMemlock, "locked bytes within the limit: %d", s.LockedBytes)
+		fmt.Println("best effort beyond the limit: ok")
+	}
+
+	// RLIMIT_AS makes mmap fail: ErrOutOfMemory, and nothing else breaks.
+	children["address space limit"] = func() {
+		keep, err := memguard.NewBufferFromBytes([]byte("keep me"))
+		check(err == nil, "first buffer: %v", err)
+		var rl syscall.Rlimit
+		check(syscall.Getrlimit(syscall.RLIMIT_AS, &rl) == nil, "getrlimit")
+		status, err := os.ReadFile("/proc/self/status")
+		check(err == nil, "status")
+		var vmSize uint64
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmSize:") {
+				fmt.Sscanf(strings.TrimPrefix(line, "VmSize:"), "%d", &vmSize)
+			}
+		}
+		lim := syscall.Rlimit{Cur: (vmSize << 10) + 256<<20, Max: rl.Max}
+		check(syscall.Setrlimit(syscall.RLIMIT_AS, &lim) == nil, "setrlimit")
+		b, err := memguard.NewBuffer(1 << 30)
+		check(b == nil && errors.Is(err, memguard.ErrOutOfMemory), "ErrOutOfMemory, got %v", err)
+		check(errors.Is(err, syscall.ENOMEM), "errno kept: %v", err)
+		ok, err := keep.EqualTo([]byte("keep me"))
+		check(ok && err == nil, "earlier buffer intact: %v", err)
+		small, err := memguard.NewBuffer(32)
+		check(err == nil, "small allocations still work: %v", err)
+		check(small.Destroy() == nil, "destroy")
+	}
+}
+
+// asNobody runs the child as an unprivileged user from a copy of the test
+// binary that user can execute.
+func asNobody(t *testing.T) func(*exec.Cmd) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a child as an unprivileged user (CI runs as root)")
+	}
+	// Not t.TempDir: its parent directory is private to root.
+	dir, err := os.MkdirTemp("", "memguard-nobody-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "memguard.test")
+	src, err := os.Open(os.Args[0])
+	require.NoError(t, err)
+	defer src.Close()
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	require.NoError(t, err)
+	_, err = io.Copy(dst, src)
+	require.NoError(t, err)
+	require.NoError(t, dst.Close())
+	return func(cmd *exec.Cmd) {
+		cmd.Path, cmd.Args[0], cmd.Dir = bin, bin, dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+}
+
+func TestLowMemlockLimit(t *testing.T) {
+	res := runChild(t, "low memlock", asNobody(t))
+	require.Equal(t, 0, res.exitCode, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+	assert.Contains(t, res.stdout, "held ")
+	assert.Contains(t, res.stdout, "best effort beyond the limit: ok")
+	assert.Contains(t, res.stdout, survivedMarker)
+}
+
+func TestAddressSpaceLimit(t *testing.T) {
+	res := runChild(t, "address space limit")
+	require.Equal(t, 0, res.exitCode, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+	assert.Contains(t, res.stdout, survivedMarker)
+}
