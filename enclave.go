@@ -116,7 +116,7 @@ func seal(plaintext []byte) (*Enclave, error) {
 			if err != nil {
 				return err
 			}
-			aead.Seal(sealed[len(sealed):len(sealed)], sealed, plaintext, nil)
+			aead.Seal(sealed, sealed, plaintext, nil) // appended after the nonce, in place
 			return nil
 		})
 		// As with buffers, a purge marks the coffer before wiping the key:
