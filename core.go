@@ -2,16 +2,19 @@
 
 package memguard
 
+// The core is compiled by package csrc; this file calls it.
+
 /*
-#cgo CFLAGS: -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE
-#include "csrc/region.c"
-#include "csrc/util.c"
+#cgo CFLAGS: -std=c11 -Wall -Wextra -Werror
+#include "csrc/memguard.h"
 */
 import "C"
 
 import (
 	"syscall"
 	"unsafe"
+
+	_ "github.com/securememory/memguard/csrc" // links the C core
 )
 
 // region is one guarded, locked allocation owned by the C core. Its fields
