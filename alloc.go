@@ -4,6 +4,7 @@ package memguard
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 )
 
@@ -37,13 +38,49 @@ var (
 	liveBuffers     atomic.Int64
 	lockedBytes     atomic.Int64
 	unlockedBuffers atomic.Int64
+	cachedRegions   atomic.Int64
 	canaryFailures  atomic.Int64
 	lockFailures    atomic.Int64
 )
 
-// allocRegion maps a region under the lock policy and accounts for it.
+// The cache keeps regions of destroyed buffers, wiped but still mapped,
+// guarded and locked, so that the next allocation of the same page count
+// makes no system call. It is bounded in regions and in bytes, emptied by
+// Purge, and emptied before any allocation the kernel refuses is retried.
+const (
+	cacheMaxRegions = 256
+	cacheMaxBytes   = 4 << 20
+)
+
+var cache struct {
+	mu      sync.Mutex
+	byPages map[int][]*region
+	bytes   int
+}
+
+// allocRegion returns a region for size bytes under the lock policy, from
+// the cache if it can, and accounts for it.
 func allocRegion(size int) (*region, error) {
 	policy := LockPolicy(lockPolicy.Load())
+	r, err := takeCached(size, policy)
+	if r == nil && err == nil {
+		r, err = mapRegion(size, policy)
+		if err != nil && (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)) && drainCache() > 0 {
+			r, err = mapRegion(size, policy)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	liveBuffers.Add(1)
+	if r.lockedBytes() == 0 {
+		unlockedBuffers.Add(1)
+	}
+	return r, nil
+}
+
+// mapRegion maps a fresh region under the lock policy.
+func mapRegion(size int, policy LockPolicy) (*region, error) {
 	r, err := newRegion(size, policy != LockDisabled)
 	if errors.Is(err, ErrMemoryLock) {
 		lockFailures.Add(1)
@@ -51,25 +88,108 @@ func allocRegion(size int) (*region, error) {
 			r, err = newRegion(size, false)
 		}
 	}
-	if err != nil {
-		return nil, err
+	if err == nil {
+		lockedBytes.Add(int64(r.lockedBytes()))
 	}
-	liveBuffers.Add(1)
-	if n := r.lockedBytes(); n > 0 {
-		lockedBytes.Add(int64(n))
-	} else {
-		unlockedBuffers.Add(1)
+	return r, err
+}
+
+// serves reports whether a cached region is what a fresh allocation under
+// the policy would give: locked under LockRequired, unlocked under
+// LockDisabled, either under LockBestEffort.
+func (p LockPolicy) serves(r *region) bool {
+	locked := r.lockedBytes() > 0
+	switch p {
+	case LockRequired:
+		return locked
+	case LockDisabled:
+		return !locked
+	default:
+		return true
+	}
+}
+
+// takeCached pops a cached region that fits size and the policy, and lays
+// it out for size.
+func takeCached(size int, policy LockPolicy) (*region, error) {
+	pages := regionPagesFor(size)
+	cache.mu.Lock()
+	var r *region
+	stack := cache.byPages[pages]
+	for i := len(stack) - 1; i >= 0; i-- {
+		if policy.serves(stack[i]) {
+			r = stack[i]
+			stack[i] = stack[len(stack)-1]
+			stack[len(stack)-1] = nil
+			cache.byPages[pages] = stack[:len(stack)-1]
+			cache.bytes -= pages
+			break
+		}
+	}
+	cache.mu.Unlock()
+	if r == nil {
+		return nil, nil
+	}
+	cachedRegions.Add(-1)
+	if err := r.place(size); err != nil {
+		unmapRegion(r)
+		return nil, err
 	}
 	return r, nil
 }
 
-// releaseRegion wipes and unmaps r and takes it out of the accounts.
-func releaseRegion(r *region) error {
+// releaseRegion takes r out of the live accounts and wipes it, keeping it
+// in the cache if it is intact (its canaries held) and there is room,
+// unmapping it otherwise.
+func releaseRegion(r *region, intact bool) error {
 	liveBuffers.Add(-1)
-	if n := r.lockedBytes(); n > 0 {
-		lockedBytes.Add(-int64(n))
-	} else {
+	if r.lockedBytes() == 0 {
 		unlockedBuffers.Add(-1)
 	}
+	if intact && cacheRegion(r) {
+		return nil
+	}
+	return unmapRegion(r)
+}
+
+func cacheRegion(r *region) bool {
+	pages := int(r.pages_len)
+	if pages > cacheMaxBytes || r.clear() != nil {
+		return false
+	}
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	if cachedRegions.Load() >= cacheMaxRegions || cache.bytes+pages > cacheMaxBytes {
+		return false
+	}
+	if cache.byPages == nil {
+		cache.byPages = make(map[int][]*region)
+	}
+	cache.byPages[pages] = append(cache.byPages[pages], r)
+	cache.bytes += pages
+	cachedRegions.Add(1)
+	return true
+}
+
+// unmapRegion wipes and unmaps r, taking its locked pages out of the count.
+func unmapRegion(r *region) error {
+	lockedBytes.Add(-int64(r.lockedBytes()))
 	return r.free()
+}
+
+// drainCache unmaps every cached region and reports how many there were.
+func drainCache() int {
+	cache.mu.Lock()
+	var all []*region
+	for pages, stack := range cache.byPages {
+		all = append(all, stack...)
+		delete(cache.byPages, pages)
+	}
+	cache.bytes = 0
+	cachedRegions.Add(-int64(len(all)))
+	cache.mu.Unlock()
+	for _, r := range all {
+		unmapRegion(r)
+	}
+	return len(all)
 }

@@ -133,31 +133,51 @@ func (b *Buffer) WithDataMut(fn func(data []byte) error) error {
 	if err := b.checkCanary(); err != nil {
 		return err
 	}
+	if err := b.protect(false); err != nil {
+		return err
+	}
 	return fn(b.data)
 }
 
 // Freeze makes the data read-only in hardware: a write faults. Freezing a
 // frozen Buffer does nothing.
-func (b *Buffer) Freeze() error { return b.setFrozen(true) }
-
-// Melt makes the data writable again. Melting a mutable Buffer does nothing.
-func (b *Buffer) Melt() error { return b.setFrozen(false) }
-
-func (b *Buffer) setFrozen(frozen bool) error {
+func (b *Buffer) Freeze() error {
 	if err := b.lock(); err != nil {
 		return err
 	}
 	defer b.unlock()
-	if b.frozen.Load() == frozen {
+	if err := b.protect(true); err != nil {
+		return err
+	}
+	b.frozen.Store(true)
+	return nil
+}
+
+// Melt lets WithDataMut, Scramble and Wipe write to the data again. Melting
+// a mutable Buffer does nothing.
+//
+// Melt is lazy: the pages stay read-only in hardware until the next write
+// through this API makes them writable, so a Buffer melted and frozen
+// again without a write in between makes no system call, and is never
+// writable when nothing needs to write.
+func (b *Buffer) Melt() error {
+	if err := b.lock(); err != nil {
+		return err
+	}
+	defer b.unlock()
+	b.frozen.Store(false)
+	return nil
+}
+
+// protect sets the pages' hardware protection if it differs. The caller
+// holds rw for writing.
+func (b *Buffer) protect(readonly bool) error {
+	if (b.region.readonly != 0) == readonly {
 		return nil
 	}
 	b.protMu.Lock()
 	defer b.protMu.Unlock()
-	if err := b.region.protect(frozen); err != nil {
-		return err
-	}
-	b.frozen.Store(frozen)
-	return nil
+	return b.region.protect(readonly)
 }
 
 // Scramble overwrites the data with random bytes. Frozen: ErrImmutable.
@@ -307,7 +327,7 @@ func (b *Buffer) release() {
 	err := b.noteCanary(r.verify())
 	b.protMu.Lock()
 	b.region, b.data = nil, nil
-	if ferr := releaseRegion(r); err == nil {
+	if ferr := releaseRegion(r, err == nil); err == nil {
 		err = ferr
 	}
 	b.protMu.Unlock()

@@ -289,6 +289,7 @@ func TestCorruptionLeavesOthersIntact(t *testing.T) {
 }
 
 func TestStatsTrackBuffers(t *testing.T) {
+	drainCache()
 	before := Stats()
 	var bufs []*Buffer
 	for i := 0; i < 10; i++ {
@@ -305,11 +306,16 @@ func TestStatsTrackBuffers(t *testing.T) {
 	}
 	after := Stats()
 	assert.Equal(t, before.LiveBuffers, after.LiveBuffers)
-	assert.Equal(t, before.LockedBytes, after.LockedBytes)
+	assert.Equal(t, before.CachedRegions+10, after.CachedRegions, "kept for reuse")
+	assert.Equal(t, mid.LockedBytes, after.LockedBytes, "cached regions stay locked")
+	drainCache()
+	assert.Equal(t, before.LockedBytes, Stats().LockedBytes)
+	assert.Zero(t, Stats().CachedRegions)
 }
 
 func TestLockPolicyDisabled(t *testing.T) {
 	defer SetLockPolicy(LockRequired)
+	drainCache()
 	SetLockPolicy(LockDisabled)
 	before := Stats()
 	b, err := NewBuffer(32)
@@ -319,6 +325,7 @@ func TestLockPolicyDisabled(t *testing.T) {
 	assert.Equal(t, before.LockedBytes, mid.LockedBytes)
 	require.NoError(t, b.Destroy())
 	assert.Equal(t, before.UnlockedBuffers, Stats().UnlockedBuffers)
+	assert.Equal(t, before.LockedBytes, Stats().LockedBytes)
 
 	SetLockPolicy(LockPolicy(42)) // unknown: the safe default
 	assert.Equal(t, LockRequired, LockPolicy(lockPolicy.Load()))

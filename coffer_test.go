@@ -85,11 +85,13 @@ func TestCofferKeySlotIsWiped(t *testing.T) {
 }
 
 func TestCofferFitsInOnePage(t *testing.T) {
+	drainCache()
 	before := Stats().LockedBytes
 	c, err := NewCoffer()
 	require.NoError(t, err)
 	assert.Equal(t, os.Getpagesize(), Stats().LockedBytes-before)
 	require.NoError(t, c.Destroy())
+	drainCache()
 	assert.Equal(t, before, Stats().LockedBytes)
 }
 

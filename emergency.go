@@ -15,6 +15,7 @@ func Purge() {
 	for _, b := range buffers.snapshot() {
 		b.kill()
 	}
+	drainCache()
 }
 
 // SafeExit purges, then exits the process with code. Deferred functions do

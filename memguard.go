@@ -31,8 +31,9 @@ import (
 // Statistics is a snapshot of the package's state, from Stats.
 type Statistics struct {
 	LiveBuffers     int    // Buffers not yet destroyed
-	LockedBytes     int    // bytes of pages currently locked
+	LockedBytes     int    // bytes of pages currently locked, cached regions included
 	UnlockedBuffers int    // live Buffers whose pages are not locked
+	CachedRegions   int    // wiped regions kept mapped (and locked) for reuse
 	CanaryFailures  int    // Buffers found with a broken canary, ever
 	LockFailures    int    // allocations the kernel refused to lock, ever
 	MemlockLimit    uint64 // soft RLIMIT_MEMLOCK in bytes; MaxUint64 is unlimited
@@ -46,6 +47,7 @@ func Stats() Statistics {
 		LiveBuffers:     int(liveBuffers.Load()),
 		LockedBytes:     int(lockedBytes.Load()),
 		UnlockedBuffers: int(unlockedBuffers.Load()),
+		CachedRegions:   int(cachedRegions.Load()),
 		CanaryFailures:  int(canaryFailures.Load()),
 		LockFailures:    int(lockFailures.Load()),
 		MemlockLimit:    memlockLimit(),

@@ -77,6 +77,8 @@ enum mg_fault { MG_F_MMAP, MG_F_MPROTECT, MG_F_MADVISE, MG_F_MLOCK,
 		MG_F_MUNMAP, MG_F_RANDOM, MG_F_MALLOC, MG_F_COUNT };
 void mg_fault_set(enum mg_fault which, int after, int err);
 void mg_fault_clear(void);
+/* Test hook: the next canary refills the pool from the random source. */
+void mg_canary_pool_empty(void);
 #endif
 
 #endif

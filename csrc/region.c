@@ -2,12 +2,15 @@
  * Guarded, locked regions. See memguard.h for the layout.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "memguard.h"
 #include "sys.h"
+
+_Static_assert(MG_ALIGN % (2 * sizeof(uint64_t)) == 0, "all_zero reads 16 bytes a step");
 
 static size_t page_size(void)
 {
@@ -52,6 +55,46 @@ static int advise(mg_region *r)
 	return 0;
 }
 
+/*
+ * Canaries come from a pool refilled by one getrandom call per
+ * sizeof(pool) / MG_CANARY_LEN canaries: a syscall per allocation would cost
+ * more than the rest of a cached allocation. Bytes are wiped from the pool
+ * as they are handed out.
+ */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char pool[64 * MG_CANARY_LEN];
+static size_t pool_next = sizeof pool;
+
+static int next_canary(unsigned char out[MG_CANARY_LEN], int *os_err)
+{
+	int st = MG_OK;
+
+	if (pthread_mutex_lock(&pool_mu) != 0) /* only fails on misuse */
+		return mg_random(out, MG_CANARY_LEN, os_err);
+	if (pool_next == sizeof pool) {
+		st = mg_random(pool, sizeof pool, os_err);
+		if (st == MG_OK)
+			pool_next = 0;
+	}
+	if (st == MG_OK) {
+		memcpy(out, pool + pool_next, MG_CANARY_LEN);
+		mg_wipe(pool + pool_next, MG_CANARY_LEN);
+		pool_next += MG_CANARY_LEN;
+	}
+	(void)pthread_mutex_unlock(&pool_mu); /* cannot fail: we hold it */
+	return st;
+}
+
+#ifdef MG_FAULT_INJECTION
+void mg_canary_pool_empty(void)
+{
+	(void)pthread_mutex_lock(&pool_mu);
+	mg_wipe(pool, sizeof pool);
+	pool_next = sizeof pool;
+	(void)pthread_mutex_unlock(&pool_mu);
+}
+#endif
+
 int mg_region_place(mg_region *r, size_t size, int *os_err)
 {
 	size_t span = span_for(size), i;
@@ -59,7 +102,7 @@ int mg_region_place(mg_region *r, size_t size, int *os_err)
 	*os_err = 0;
 	if (span == 0 || span > r->pages_len - MG_CANARY_LEN)
 		return MG_EINVAL;
-	if (mg_random(r->canary, MG_CANARY_LEN, os_err) != MG_OK)
+	if (next_canary(r->canary, os_err) != MG_OK)
 		return MG_ERANDOM;
 	r->data = r->pages + r->pages_len - span;
 	r->size = size;
@@ -136,16 +179,27 @@ int mg_region_protect(mg_region *r, int readonly, int *os_err)
 	return MG_OK;
 }
 
+/* Whether n bytes at p, both multiples of MG_ALIGN, are all zero. */
+static int all_zero(const unsigned char *p, size_t n)
+{
+	uint64_t acc = 0, w[2];
+
+	for (; n > 0; p += sizeof w, n -= sizeof w) {
+		memcpy(w, p, sizeof w);
+		acc |= w[0] | w[1];
+	}
+	return acc == 0;
+}
+
 int mg_region_verify(const mg_region *r)
 {
-	const unsigned char *lead = r->data - MG_CANARY_LEN, *p;
+	const unsigned char *lead = r->data - MG_CANARY_LEN;
 	int ok = mg_equal(lead, r->canary, MG_CANARY_LEN) &
 		 mg_equal(r->data + r->size, r->canary, r->tail_len);
 
 	/* The padding is never written, so anything but zero is an underflow
 	 * that jumped the leading canary. */
-	for (p = r->pages; p < lead; p++)
-		ok &= *p == 0;
+	ok &= all_zero(r->pages, (size_t)(lead - r->pages));
 	return ok ? MG_OK : MG_ECANARY;
 }
 

@@ -1,3 +1,6 @@
+//go:build ignore
+// (Built and run by `make test-c`, not by the Go tool.)
+
 /*
  * Tests for the C core on its own. Built by `make test` with
  * -fsanitize=address,undefined and -DMG_FAULT_INJECTION.
@@ -148,6 +151,25 @@ static void test_protect_clear_place(void)
 	CHECK(mg_region_free(r, &err) == MG_OK);
 }
 
+/* Canaries from the pool differ, across refills too. */
+static void test_canary_pool(void)
+{
+	enum { N = 200 }; /* more than three pool refills */
+	static unsigned char seen[N][MG_CANARY_LEN];
+	mg_region *r = must_new(32);
+	int i, j, dup = 0, err;
+
+	for (i = 0; i < N; i++) {
+		CHECK(mg_region_clear(r, &err) == MG_OK);
+		CHECK(mg_region_place(r, 32, &err) == MG_OK);
+		memcpy(seen[i], r->canary, MG_CANARY_LEN);
+		for (j = 0; j < i; j++)
+			dup |= memcmp(seen[i], seen[j], MG_CANARY_LEN) == 0;
+	}
+	CHECK(!dup);
+	CHECK(mg_region_free(r, &err) == MG_OK);
+}
+
 static void test_util(void)
 {
 	unsigned char a[64], b[64], z[64] = {0};
@@ -193,6 +215,7 @@ static void test_faults(void)
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		r = (mg_region *)1;
 		err = 0;
+		mg_canary_pool_empty();
 		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
 		CHECK(mg_region_new(64, 1, &r, &err) == cases[i].want);
 		CHECK(err == cases[i].err);
@@ -209,6 +232,7 @@ static void test_faults(void)
 	CHECK(mg_region_protect(r, 1, &err) == MG_EPROTECT && err == ENOMEM);
 	CHECK(r->readonly == 0);
 
+	mg_canary_pool_empty();
 	mg_fault_set(MG_F_RANDOM, 0, EIO);
 	CHECK(mg_region_clear(r, &err) == MG_OK);
 	CHECK(mg_region_place(r, 8, &err) == MG_ERANDOM && err == EIO);
@@ -255,6 +279,7 @@ int main(void)
 	test_canaries();
 	test_protect_clear_place();
 	test_util();
+	test_canary_pool();
 	test_faults();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;

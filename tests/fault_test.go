@@ -67,12 +67,26 @@ func init() {
 		if err := b.Melt(); err != nil {
 			panic(err)
 		}
-		pokeAt(dataPtr(b)) // allowed: the control case
+		// The control case: writing through the API after Melt is allowed.
+		_ = b.WithDataMut(func(d []byte) error {
+			pokeAt(unsafe.Pointer(unsafe.SliceData(d)))
+			return nil
+		})
+	}
+	children["raw write after melt"] = func() {
+		b, err := memguard.NewBufferFromBytes([]byte("frozen secret"))
+		if err != nil {
+			panic(err)
+		}
+		if err := b.Melt(); err != nil {
+			panic(err)
+		}
+		pokeAt(dataPtr(b)) // melt is lazy: the page is still read-only
 	}
 }
 
 func TestFaultsKillTheProcess(t *testing.T) {
-	for _, name := range []string{"overflow into guard page", "underflow into guard page", "write to frozen buffer"} {
+	for _, name := range []string{"overflow into guard page", "underflow into guard page", "write to frozen buffer", "raw write after melt"} {
 		t.Run(name, func(t *testing.T) {
 			res := runChild(t, name)
 			assert.NotContains(t, res.stdout, survivedMarker)

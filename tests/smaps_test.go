@@ -88,7 +88,11 @@ func TestPageFlags(t *testing.T) {
 			}
 
 			require.NoError(t, b.Melt())
-			assert.Equal(t, "rw-p", mappingAt(t, readSmaps(t), addr).perms)
+			assert.Equal(t, "r--p", mappingAt(t, readSmaps(t), addr).perms, "melt is lazy")
+			require.NoError(t, b.WithDataMut(func([]byte) error { return nil }))
+			assert.Equal(t, "rw-p", mappingAt(t, readSmaps(t), addr).perms, "writable once written")
+			require.NoError(t, b.Freeze())
+			assert.Equal(t, "r--p", mappingAt(t, readSmaps(t), addr).perms)
 		})
 	}
 }

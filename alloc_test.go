@@ -1,0 +1,99 @@
+package memguard
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCacheReusesRegions(t *testing.T) {
+	drainCache()
+	b, err := NewBufferFromBytes(pattern(32))
+	require.NoError(t, err)
+	first, oldCanary := b.region, *b.region.expectedCanary()
+	require.NoError(t, b.Destroy())
+	assert.Equal(t, 1, Stats().CachedRegions)
+
+	c, err := NewBuffer(20) // same page count, different size
+	require.NoError(t, err)
+	defer c.Destroy()
+	assert.Same(t, first, c.region, "the cached region is reused")
+	assert.Zero(t, Stats().CachedRegions)
+	assert.NotEqual(t, oldCanary, *c.region.expectedCanary(), "with a fresh canary")
+	assert.Equal(t, make([]byte, 20), read(t, c), "zero-filled: the old secret is gone")
+	assert.True(t, c.Mutable(), "writable again, though the old buffer was frozen")
+	require.NoError(t, c.WithDataMut(func(d []byte) error { copy(d, pattern(20)); return nil }))
+	assert.NoError(t, c.Verify(), "canaries and padding intact in the new layout")
+}
+
+func TestCacheSkipsCorruptedRegions(t *testing.T) {
+	drainCache()
+	b, err := NewBuffer(20)
+	require.NoError(t, err)
+	corrupted := b.region
+	corruptions["tail canary"](b.region)
+	assert.ErrorIs(t, b.Destroy(), ErrCanaryCorrupt)
+	assert.Zero(t, Stats().CachedRegions, "a corrupted region is unmapped, not cached")
+
+	c, err := NewBuffer(20)
+	require.NoError(t, err)
+	defer c.Destroy()
+	assert.NotSame(t, corrupted, c.region)
+	assert.NoError(t, c.Verify())
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	drainCache()
+	var bufs []*Buffer
+	for i := 0; i < cacheMaxRegions+50; i++ {
+		b, err := NewBuffer(32)
+		require.NoError(t, err)
+		bufs = append(bufs, b)
+	}
+	for _, b := range bufs {
+		require.NoError(t, b.Destroy())
+	}
+	assert.Equal(t, cacheMaxRegions, Stats().CachedRegions)
+
+	big, err := NewBuffer(cacheMaxBytes) // larger than the whole cache
+	require.NoError(t, err)
+	require.NoError(t, big.Destroy())
+	assert.Equal(t, cacheMaxRegions, Stats().CachedRegions, "too big to cache")
+	assert.LessOrEqual(t, cache.bytes, cacheMaxBytes)
+	drainCache()
+}
+
+func TestPurgeEmptiesCache(t *testing.T) {
+	b, err := NewBuffer(32)
+	require.NoError(t, err)
+	require.NoError(t, b.Destroy())
+	require.NotZero(t, Stats().CachedRegions)
+	Purge()
+	assert.Zero(t, Stats().CachedRegions)
+	assert.Zero(t, Stats().LockedBytes)
+}
+
+func TestCacheRespectsLockPolicy(t *testing.T) {
+	defer SetLockPolicy(LockRequired)
+	drainCache()
+	SetLockPolicy(LockDisabled)
+	unlocked, err := NewBuffer(32)
+	require.NoError(t, err)
+	require.NoError(t, unlocked.Destroy())
+	require.Equal(t, 1, Stats().CachedRegions)
+
+	SetLockPolicy(LockRequired)
+	locked, err := NewBuffer(32)
+	require.NoError(t, err)
+	assert.NotZero(t, locked.region.lockedBytes(), "an unlocked cached region never serves LockRequired")
+	assert.Equal(t, 1, Stats().CachedRegions)
+	require.NoError(t, locked.Destroy())
+
+	SetLockPolicy(LockDisabled)
+	again, err := NewBuffer(32)
+	require.NoError(t, err)
+	assert.Zero(t, again.region.lockedBytes(), "nor a locked one LockDisabled")
+	require.NoError(t, again.Destroy())
+	drainCache()
+}
