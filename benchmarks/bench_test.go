@@ -1,0 +1,19 @@
+package benchmarks
+
+import (
+	"strings"
+	"testing"
+)
+
+// BenchmarkOps runs every row for both libraries, for use with benchstat:
+// go test -bench . -count 10 | benchstat -col /lib -
+func BenchmarkOps(b *testing.B) {
+	for _, op := range Ops {
+		name := strings.NewReplacer(" ", "_", "(", "", ")", "").Replace(op.Name)
+		b.Run(name+"/lib=ours", op.Ours)
+		b.Run(name+"/lib=peer", op.Peer)
+	}
+	for _, ref := range References {
+		b.Run(strings.ReplaceAll(ref.Name, " ", "_")+"/lib=go", ref.Run)
+	}
+}

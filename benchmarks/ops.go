@@ -1,0 +1,257 @@
+// Package benchmarks measures memguard against github.com/awnumar/memguard
+// (the peer) side by side, in one process, on the operations of DESIGN §5.
+package benchmarks
+
+import (
+	"crypto/rand"
+	"testing"
+
+	peer "github.com/awnumar/memguard"
+	"github.com/securememory/memguard"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Op is one row of the comparison: the same work done by both libraries.
+type Op struct {
+	Name string
+	// Target is the minimum peer time / our time.
+	Target float64
+	// Bytes, if set, is the payload per operation, for a throughput column.
+	Bytes      int64
+	Ours, Peer func(b *testing.B)
+}
+
+const mib = 1 << 20
+
+// Ops are the rows of DESIGN §5.
+var Ops = []Op{
+	{Name: "NewBuffer(32)+Destroy", Target: 30, Ours: oursNewDestroy, Peer: peerNewDestroy},
+	{Name: "1000 live NewBuffer(32), destroy all", Target: 1.5, Ours: oursThousand, Peer: peerThousand},
+	{Name: "WithData read 32 B vs Bytes()", Target: 0.67, Ours: oursRead, Peer: peerRead},
+	{Name: "Freeze+Melt", Target: 1.5, Ours: oursFreezeMelt, Peer: peerFreezeMelt},
+	{Name: "NewEnclave(32 B)", Target: 20, Ours: oursSeal(32), Peer: peerSeal(32)},
+	{Name: "Open+Destroy(32 B)", Target: 20, Ours: oursOpen(32), Peer: peerOpen(32)},
+	{Name: "NewEnclave(1 MiB)", Target: 4, Bytes: mib, Ours: oursSeal(mib), Peer: peerSeal(mib)},
+	{Name: "Open+Destroy(1 MiB)", Target: 4, Bytes: mib, Ours: oursOpen(mib), Peer: peerOpen(mib)},
+	{Name: "Purge with 1000 live buffers", Target: 2, Ours: oursPurge, Peer: peerPurge},
+}
+
+// References are plain-Go baselines, measured once each.
+var References = []struct {
+	Name  string
+	Bytes int64
+	Run   func(b *testing.B)
+}{
+	{"[]byte read 32 B", 0, plainRead},
+	{"XChaCha20-Poly1305 seal 1 MiB", mib, aeadSeal},
+	{"XChaCha20-Poly1305 open 1 MiB", mib, aeadOpen},
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func oursNewDestroy(b *testing.B) {
+	for b.Loop() {
+		buf, err := memguard.NewBuffer(32)
+		must(err)
+		must(buf.Destroy())
+	}
+}
+
+func peerNewDestroy(b *testing.B) {
+	for b.Loop() {
+		peer.NewBuffer(32).Destroy()
+	}
+}
+
+func oursThousand(b *testing.B) {
+	bufs := make([]*memguard.Buffer, 1000)
+	for b.Loop() {
+		for i := range bufs {
+			var err error
+			bufs[i], err = memguard.NewBuffer(32)
+			must(err)
+		}
+		for _, buf := range bufs {
+			must(buf.Destroy())
+		}
+	}
+}
+
+func peerThousand(b *testing.B) {
+	bufs := make([]*peer.LockedBuffer, 1000)
+	for b.Loop() {
+		for i := range bufs {
+			bufs[i] = peer.NewBuffer(32)
+		}
+		for _, buf := range bufs {
+			buf.Destroy()
+		}
+	}
+}
+
+var sink byte
+
+func sum(d []byte) byte {
+	var s byte
+	for _, c := range d {
+		s += c
+	}
+	return s
+}
+
+func oursRead(b *testing.B) {
+	buf, err := memguard.NewBufferRandom(32)
+	must(err)
+	defer buf.Destroy()
+	read := func(d []byte) error { sink += sum(d); return nil }
+	for b.Loop() {
+		must(buf.WithData(read))
+	}
+}
+
+func peerRead(b *testing.B) {
+	buf := peer.NewBufferRandom(32)
+	defer buf.Destroy()
+	for b.Loop() {
+		sink += sum(buf.Bytes())
+	}
+}
+
+func plainRead(b *testing.B) {
+	buf := make([]byte, 32)
+	rand.Read(buf)
+	for b.Loop() {
+		sink += sum(buf)
+	}
+}
+
+func oursFreezeMelt(b *testing.B) {
+	buf, err := memguard.NewBuffer(32)
+	must(err)
+	defer buf.Destroy()
+	for b.Loop() {
+		must(buf.Freeze())
+		must(buf.Melt())
+	}
+}
+
+func peerFreezeMelt(b *testing.B) {
+	buf := peer.NewBuffer(32)
+	defer buf.Destroy()
+	for b.Loop() {
+		buf.Freeze()
+		buf.Melt()
+	}
+}
+
+// Both libraries wipe the source of a new enclave, so each iteration needs
+// a fresh copy: for large sizes it is made outside the timer.
+func refill(b *testing.B, src, plain []byte) {
+	if len(src) > 4096 {
+		b.StopTimer()
+		defer b.StartTimer()
+	}
+	copy(src, plain)
+}
+
+func oursSeal(size int) func(b *testing.B) {
+	return func(b *testing.B) {
+		plain, src := make([]byte, size), make([]byte, size)
+		rand.Read(plain)
+		b.SetBytes(int64(size))
+		for b.Loop() {
+			refill(b, src, plain)
+			_, err := memguard.NewEnclave(src)
+			must(err)
+		}
+	}
+}
+
+func peerSeal(size int) func(b *testing.B) {
+	return func(b *testing.B) {
+		plain, src := make([]byte, size), make([]byte, size)
+		rand.Read(plain)
+		b.SetBytes(int64(size))
+		for b.Loop() {
+			refill(b, src, plain)
+			peer.NewEnclave(src)
+		}
+	}
+}
+
+func oursOpen(size int) func(b *testing.B) {
+	return func(b *testing.B) {
+		e, err := memguard.NewEnclaveRandom(size)
+		must(err)
+		b.SetBytes(int64(size))
+		for b.Loop() {
+			buf, err := e.Open()
+			must(err)
+			must(buf.Destroy())
+		}
+	}
+}
+
+func peerOpen(size int) func(b *testing.B) {
+	return func(b *testing.B) {
+		e := peer.NewEnclaveRandom(size)
+		b.SetBytes(int64(size))
+		for b.Loop() {
+			buf, err := e.Open()
+			must(err)
+			buf.Destroy()
+		}
+	}
+}
+
+func oursPurge(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		for i := 0; i < 1000; i++ {
+			_, err := memguard.NewBuffer(32)
+			must(err)
+		}
+		b.StartTimer()
+		memguard.Purge()
+	}
+}
+
+func peerPurge(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		for i := 0; i < 1000; i++ {
+			peer.NewBuffer(32)
+		}
+		b.StartTimer()
+		peer.Purge()
+	}
+}
+
+func aeadSeal(b *testing.B) {
+	key, nonce := make([]byte, 32), make([]byte, 24)
+	plain := make([]byte, mib)
+	out := make([]byte, 0, mib+16)
+	aead, err := chacha20poly1305.NewX(key)
+	must(err)
+	b.SetBytes(mib)
+	for b.Loop() {
+		out = aead.Seal(out[:0], nonce, plain, nil)
+	}
+}
+
+func aeadOpen(b *testing.B) {
+	key, nonce := make([]byte, 32), make([]byte, 24)
+	aead, err := chacha20poly1305.NewX(key)
+	must(err)
+	sealed := aead.Seal(nil, nonce, make([]byte, mib), nil)
+	out := make([]byte, 0, mib)
+	b.SetBytes(mib)
+	for b.Loop() {
+		out, err = aead.Open(out[:0], nonce, sealed, nil)
+		must(err)
+	}
+}
