@@ -41,12 +41,14 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd benchmarks && $(GO) vet ./...
 
 $(STATICCHECK):
 	GOBIN=$(abspath $(BUILD)/bin) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	cd benchmarks && $(abspath $(STATICCHECK)) ./...
 
 tools: $(STATICCHECK)
 

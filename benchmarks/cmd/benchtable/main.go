@@ -1,0 +1,164 @@
+// Command benchtable runs the side-by-side benchmarks against
+// github.com/awnumar/memguard and prints one table: our time, the peer's,
+// the ratio, and the target of DESIGN §5. Libraries alternate within each
+// round, and each cell is the median of the rounds. Run it with
+// `make bench`.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/securememory/memguard/benchmarks"
+)
+
+func main() {
+	testing.Init()
+	rounds := flag.Int("rounds", 5, "rounds per operation; each cell is the median")
+	benchtime := flag.Duration("benchtime", 300*time.Millisecond, "time per measurement")
+	secrets := flag.Int("secrets", 10000, "live secrets for the memory measurement")
+	footprint := flag.String("footprint", "", "internal: measure one library's footprint and print it as JSON")
+	flag.Parse()
+	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
+		fail(err)
+	}
+	if *footprint != "" {
+		f, err := benchmarks.MeasureFootprint(*footprint, *secrets)
+		if err != nil {
+			fail(err)
+		}
+		json.NewEncoder(os.Stdout).Encode(f)
+		return
+	}
+
+	fmt.Printf("machine: %s, %d CPUs, %s, %s/%s\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("method: %d rounds, libraries alternating, median of each; %v per measurement\n\n", *rounds, *benchtime)
+	speed(*rounds)
+	fmt.Println()
+	memory(*secrets)
+}
+
+func speed(rounds int) {
+	ours := make([][]float64, len(benchmarks.Ops))
+	peer := make([][]float64, len(benchmarks.Ops))
+	for r := 0; r < rounds; r++ {
+		for i, op := range benchmarks.Ops {
+			first, second := op.Ours, op.Peer
+			if r%2 == 1 {
+				first, second = second, first
+			}
+			a, b := nsPerOp(first), nsPerOp(second)
+			if r%2 == 1 {
+				a, b = b, a
+			}
+			ours[i], peer[i] = append(ours[i], a), append(peer[i], b)
+		}
+		fmt.Fprintf(os.Stderr, "round %d/%d done\n", r+1, rounds)
+	}
+	fmt.Println("| operation | ours | peer | peer/ours | target | |")
+	fmt.Println("|---|---:|---:|---:|---:|---|")
+	for i, op := range benchmarks.Ops {
+		o, p := median(ours[i]), median(peer[i])
+		ratio := p / o
+		verdict := "meets"
+		if ratio < op.Target {
+			verdict = "**misses**"
+		}
+		cell := duration(o)
+		if op.Bytes > 0 {
+			cell += fmt.Sprintf(" (%.2f GB/s)", float64(op.Bytes)/o)
+		}
+		fmt.Printf("| %s | %s | %s | %.2f× | ≥ %g× | %s |\n", op.Name, cell, duration(p), ratio, op.Target, verdict)
+	}
+	fmt.Println()
+	fmt.Println("| plain-Go reference | time |")
+	fmt.Println("|---|---:|")
+	for _, ref := range benchmarks.References {
+		ns := nsPerOp(ref.Run)
+		cell := duration(ns)
+		if ref.Bytes > 0 {
+			cell += fmt.Sprintf(" (%.2f GB/s)", float64(ref.Bytes)/ns)
+		}
+		fmt.Printf("| %s | %s |\n", ref.Name, cell)
+	}
+}
+
+func memory(n int) {
+	fmt.Printf("| %d live 32-byte secrets | RSS per secret | locked per secret | mappings per secret |\n", n)
+	fmt.Println("|---|---:|---:|---:|")
+	for _, lib := range []string{"ours", "peer"} {
+		out, err := exec.Command(os.Args[0], "-footprint", lib, "-secrets", fmt.Sprint(n)).Output()
+		if err != nil {
+			fail(fmt.Errorf("footprint of %s: %v", lib, err))
+		}
+		var f benchmarks.Footprint
+		if err := json.Unmarshal(out, &f); err != nil {
+			fail(err)
+		}
+		per := func(v int64) float64 { return float64(v) / float64(f.Secrets) }
+		fmt.Printf("| %s | %.2f KiB | %.2f KiB | %.2f |\n", lib, per(f.RSSBytes)/1024, per(f.LockedBytes)/1024, per(f.Mappings))
+	}
+	coffer, openMaps, openLocked, err := benchmarks.MeasureCofferAndOpen()
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("\nA Coffer locks %d bytes (target: at most one page, %d). One live Open result adds %d mappings and %d locked bytes (target: one region).\n",
+		coffer, os.Getpagesize(), openMaps, openLocked)
+	fmt.Println("Targets: RSS per live 32-byte secret ≤ 4.5 KiB.")
+}
+
+func nsPerOp(fn func(*testing.B)) float64 {
+	r := testing.Benchmark(fn)
+	if r.N == 0 {
+		fail(fmt.Errorf("benchmark did not run"))
+	}
+	return float64(r.T.Nanoseconds()) / float64(r.N)
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func duration(ns float64) string {
+	switch {
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.2f µs", ns/1e3)
+	default:
+		return fmt.Sprintf("%.1f ns", ns)
+	}
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if _, v, ok := strings.Cut(line, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "unknown CPU"
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "benchtable:", err)
+	os.Exit(1)
+}

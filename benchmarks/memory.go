@@ -1,0 +1,124 @@
+package benchmarks
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	peer "github.com/awnumar/memguard"
+	"github.com/securememory/memguard"
+)
+
+// Footprint is what n live 32-byte secrets add to a process.
+type Footprint struct {
+	Secrets     int
+	RSSBytes    int64 // resident memory
+	LockedBytes int64 // VmLck
+	Mappings    int64 // lines in /proc/self/maps
+}
+
+// processFootprint reads the current process's RSS, locked memory and
+// mapping count.
+func processFootprint() (Footprint, error) {
+	var f Footprint
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return f, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		var kb int64
+		switch line := sc.Text(); {
+		case strings.HasPrefix(line, "VmRSS:"):
+			fmt.Sscanf(strings.TrimPrefix(line, "VmRSS:"), "%d", &kb)
+			f.RSSBytes = kb << 10
+		case strings.HasPrefix(line, "VmLck:"):
+			fmt.Sscanf(strings.TrimPrefix(line, "VmLck:"), "%d", &kb)
+			f.LockedBytes = kb << 10
+		}
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return f, err
+	}
+	f.Mappings = int64(bytes.Count(maps, []byte("\n")))
+	return f, nil
+}
+
+// MeasureFootprint creates n live 32-byte secrets with the named library
+// ("ours" or "peer") and returns what they added. Run it in a fresh
+// process: earlier allocations would blur the numbers.
+func MeasureFootprint(lib string, n int) (Footprint, error) {
+	secret := bytes.Repeat([]byte{0x5a}, 32)
+	before, err := processFootprint()
+	if err != nil {
+		return Footprint{}, err
+	}
+	keepOurs := make([]*memguard.Buffer, 0, n)
+	keepPeer := make([]*peer.LockedBuffer, 0, n)
+	for i := 0; i < n; i++ {
+		src := append([]byte(nil), secret...)
+		switch lib {
+		case "ours":
+			b, err := memguard.NewBufferFromBytes(src)
+			if err != nil {
+				return Footprint{}, err
+			}
+			keepOurs = append(keepOurs, b)
+		case "peer":
+			keepPeer = append(keepPeer, peer.NewBufferFromBytes(src))
+		default:
+			return Footprint{}, fmt.Errorf("unknown library %q", lib)
+		}
+	}
+	after, err := processFootprint()
+	if err != nil {
+		return Footprint{}, err
+	}
+	for _, b := range keepOurs {
+		b.Destroy()
+	}
+	for _, b := range keepPeer {
+		b.Destroy()
+	}
+	return Footprint{
+		Secrets:     n,
+		RSSBytes:    after.RSSBytes - before.RSSBytes,
+		LockedBytes: after.LockedBytes - before.LockedBytes,
+		Mappings:    after.Mappings - before.Mappings,
+	}, nil
+}
+
+// MeasureCofferAndOpen reports the locked bytes of one new Coffer, and the
+// mappings and locked bytes that one live Open result adds once the
+// enclave key exists.
+func MeasureCofferAndOpen() (cofferLocked int, openMappings, openLocked int64, err error) {
+	before := memguard.Stats().LockedBytes
+	c, err := memguard.NewCoffer()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	cofferLocked = memguard.Stats().LockedBytes - before
+	c.Destroy()
+
+	// Purge empties the region cache, and sealing from bytes maps no
+	// buffer, so the Open below must map its region afresh.
+	memguard.Purge()
+	e, err := memguard.NewEnclave(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	pre, err := processFootprint()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	b, err := e.Open()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	post, err := processFootprint()
+	b.Destroy()
+	return cofferLocked, post.Mappings - pre.Mappings, post.LockedBytes - pre.LockedBytes, err
+}
