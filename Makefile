@@ -9,6 +9,9 @@ BUILD       := build
 STATICCHECK := $(BUILD)/bin/staticcheck
 STATICCHECK_VERSION := v0.8.2
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+COVER_MIN   := 85
+FUZZTIME    ?= 15s
+FUZZ_TARGETS := FuzzOperations FuzzReaders
 
 CFLAGS_CORE := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror
 CFLAGS_SAN  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -16,14 +19,14 @@ CFLAGS_SAN  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 CORE_SRC    := csrc/region.c csrc/util.c
 CORE_HDR    := csrc/memguard.h csrc/sys.h
 
-.PHONY: all example test test-c test-go vet staticcheck fmt-check bench tools clean
+.PHONY: all example test test-c test-go test-fuzz fuzz vet staticcheck fmt-check bench tools clean
 
 all: test
 
 example:
 	$(GO) run ./examples/memguard_example
 
-test: fmt-check vet staticcheck test-c test-go
+test: fmt-check vet staticcheck test-c test-go test-fuzz example
 
 $(BUILD)/test_core: $(CORE_SRC) $(CORE_HDR) csrc/test_core.c
 	@mkdir -p $(BUILD)
@@ -32,8 +35,22 @@ $(BUILD)/test_core: $(CORE_SRC) $(CORE_HDR) csrc/test_core.c
 test-c: $(BUILD)/test_core
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_core
 
+# Every Go test under -race; the statement coverage of the root package,
+# counting the black-box tests in tests/ too, must reach COVER_MIN percent.
 test-go:
-	$(GO) test $(GOTEST_FLAGS) ./...
+	@mkdir -p $(BUILD)
+	$(GO) test $(GOTEST_FLAGS) -coverpkg=github.com/securememory/memguard -coverprofile=$(BUILD)/cover.out ./...
+	@$(GO) tool cover -func=$(BUILD)/cover.out | awk -v min=$(COVER_MIN) \
+		'/^total:/ { sub("%", "", $$3); printf "root package coverage: %s%% (minimum %s%%)\n", $$3, min; if ($$3 + 0 < min) exit 1 }'
+
+# Each fuzz target for FUZZTIME (short here; `make fuzz` runs longer).
+test-fuzz:
+	@for target in $(FUZZ_TARGETS); do \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	done
+
+fuzz:
+	$(MAKE) test-fuzz FUZZTIME=5m
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -74,8 +74,11 @@ func TestCoreDumpHasNoSecrets(t *testing.T) {
 	defer cmd.Wait()
 	defer stdin.Close()
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, "child: %s", stderr.String())
-	require.Equal(t, "ready\n", line)
+	if err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait() // stderr is complete only once the child is gone
+		t.Fatalf("child not ready (%q, %v): %s", line, err, stderr.String())
+	}
 
 	prefix := filepath.Join(t.TempDir(), "core")
 	out, err := exec.Command(gcore, "-o", prefix, fmt.Sprint(cmd.Process.Pid)).CombinedOutput()

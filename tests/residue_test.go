@@ -104,7 +104,7 @@ func TestNoResidue(t *testing.T) {
 	refs := privateMap(t, 8*size)
 	secret := func(i int) []byte { return refs[i*size : (i+1)*size] }
 	require.NoError(t, memguard.ScrambleBytes(refs[:2*size])) // secrets 0 and 1 are random
-	scratch := privateMap(t, 4*size)                           // sources the library wipes
+	scratch := privateMap(t, 4*size)                          // sources the library wipes
 	src := func(i int) []byte {
 		s := scratch[i*size : (i+1)*size]
 		copy(s, secret(0))
