@@ -32,6 +32,13 @@ type Buffer struct {
 	frozen  atomic.Bool
 	corrupt atomic.Bool // a canary failure was counted for this buffer
 
+	// A secluded Buffer is frozen and, while no reader is inside,
+	// inaccessible (PROT_NONE): the first reader in makes it readable, the
+	// last one out hides it again. Set once, by seclude, before sharing.
+	secluded bool
+	viewMu   sync.Mutex
+	viewers  int // readers inside a secluded Buffer, under viewMu
+
 	region  *region // nil once freed; written under rw and protMu
 	data    []byte  // the secret, over C memory
 	size    int
@@ -111,10 +118,56 @@ func (b *Buffer) WithData(fn func(data []byte) error) error {
 		return err
 	}
 	defer b.runlock()
+	if b.secluded {
+		return b.withRevealed(func() error { return b.readChecked(fn) })
+	}
+	return b.readChecked(fn)
+}
+
+func (b *Buffer) readChecked(fn func(data []byte) error) error {
 	if err := b.checkCanary(); err != nil {
 		return err
 	}
 	return fn(b.data)
+}
+
+// withRevealed runs fn with a secluded Buffer readable. The caller holds rw
+// for reading.
+func (b *Buffer) withRevealed(fn func() error) error {
+	b.viewMu.Lock()
+	if b.viewers == 0 {
+		if err := b.protect(protRO); err != nil {
+			b.viewMu.Unlock()
+			return err
+		}
+	}
+	b.viewers++
+	b.viewMu.Unlock()
+
+	err := fn()
+
+	b.viewMu.Lock()
+	defer b.viewMu.Unlock()
+	if b.viewers--; b.viewers == 0 {
+		if herr := b.protect(protNone); err == nil {
+			err = herr
+		}
+	}
+	return err
+}
+
+// seclude makes a Buffer frozen and inaccessible while no reader is inside.
+func (b *Buffer) seclude() error {
+	if err := b.lock(); err != nil {
+		return err
+	}
+	defer b.unlock()
+	if err := b.protect(protNone); err != nil {
+		return err
+	}
+	b.frozen.Store(true)
+	b.secluded = true
+	return nil
 }
 
 // WithDataMut is WithData for writing: fn has the Buffer to itself. A
@@ -133,7 +186,7 @@ func (b *Buffer) WithDataMut(fn func(data []byte) error) error {
 	if err := b.checkCanary(); err != nil {
 		return err
 	}
-	if err := b.protect(false); err != nil {
+	if err := b.protect(protRW); err != nil {
 		return err
 	}
 	return fn(b.data)
@@ -146,7 +199,10 @@ func (b *Buffer) Freeze() error {
 		return err
 	}
 	defer b.unlock()
-	if err := b.protect(true); err != nil {
+	if b.secluded {
+		return nil // frozen already, and hidden
+	}
+	if err := b.protect(protRO); err != nil {
 		return err
 	}
 	b.frozen.Store(true)
@@ -165,19 +221,22 @@ func (b *Buffer) Melt() error {
 		return err
 	}
 	defer b.unlock()
+	if b.secluded {
+		return ErrImmutable
+	}
 	b.frozen.Store(false)
 	return nil
 }
 
 // protect sets the pages' hardware protection if it differs. The caller
-// holds rw for writing.
-func (b *Buffer) protect(readonly bool) error {
-	if (b.region.readonly != 0) == readonly {
-		return nil
-	}
+// holds rw, for writing or (for a secluded Buffer) reading.
+func (b *Buffer) protect(p protection) error {
 	b.protMu.Lock()
 	defer b.protMu.Unlock()
-	return b.region.protect(readonly)
+	if b.region.protection() == p {
+		return nil
+	}
+	return b.region.protect(p)
 }
 
 // Scramble overwrites the data with random bytes. Frozen: ErrImmutable.
@@ -212,6 +271,9 @@ func (b *Buffer) Verify() error {
 		return err
 	}
 	defer b.runlock()
+	if b.secluded {
+		return b.withRevealed(func() error { return b.noteCanary(b.region.verify()) })
+	}
 	return b.noteCanary(b.region.verify())
 }
 
@@ -323,6 +385,9 @@ func (b *Buffer) release() {
 	r := b.region
 	if r == nil {
 		return
+	}
+	if r.protection() == protNone {
+		_ = b.protect(protRO) // if this fails, verify says so
 	}
 	err := b.noteCanary(r.verify())
 	b.protMu.Lock()

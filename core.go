@@ -51,10 +51,21 @@ func (r *region) place(size int) error {
 	return statusError(C.mg_region_place(r.c(), C.size_t(size), &errno), errno, size)
 }
 
-func (r *region) protect(readonly bool) error {
+// protection is the hardware protection of a region's data pages.
+type protection C.int
+
+const (
+	protRW   protection = C.MG_PROT_RW
+	protRO   protection = C.MG_PROT_RO
+	protNone protection = C.MG_PROT_NONE
+)
+
+func (r *region) protect(p protection) error {
 	var errno C.int
-	return statusError(C.mg_region_protect(r.c(), cBool(readonly), &errno), errno, int(r.size))
+	return statusError(C.mg_region_protect(r.c(), C.int(p), &errno), errno, int(r.size))
 }
+
+func (r *region) protection() protection { return protection(r.prot) }
 
 // verify runs the full canary and padding check.
 func (r *region) verify() error {

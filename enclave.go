@@ -77,6 +77,11 @@ func (b *Buffer) Seal() (*Enclave, error) {
 		return nil, err
 	}
 	defer b.unlock()
+	if b.secluded {
+		if err := b.protect(protRO); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.noteCanary(b.region.verify()); err != nil {
 		return nil, err
 	}

@@ -34,6 +34,13 @@ enum mg_status {
 	MG_EUNMAP    /* munmap refused; the mapping is leaked */
 };
 
+/* Protection of a region's data pages. */
+enum mg_prot {
+	MG_PROT_RW = 0,  /* read and write */
+	MG_PROT_RO = 1,  /* read only: frozen */
+	MG_PROT_NONE = 2 /* no access: idle */
+};
+
 typedef struct mg_region {
 	unsigned char *base;  /* start of the mapping: the leading guard page */
 	size_t map_len;       /* whole mapping, guard pages included */
@@ -43,7 +50,7 @@ typedef struct mg_region {
 	size_t size;          /* secret length in bytes */
 	size_t tail_len;      /* tail canary bytes after the secret, < MG_ALIGN */
 	int locked;           /* data pages are mlocked */
-	int readonly;         /* data pages are PROT_READ */
+	int prot;             /* enum mg_prot of the data pages */
 	unsigned char canary[MG_CANARY_LEN];
 } mg_region;
 
@@ -53,8 +60,9 @@ size_t mg_pages_for(size_t size);
 int mg_region_new(size_t size, int lock, mg_region **out, int *os_err);
 /* Re-lays a cleared region for a new size with a fresh canary. */
 int mg_region_place(mg_region *r, size_t size, int *os_err);
-int mg_region_protect(mg_region *r, int readonly, int *os_err);
-/* Full check: both canaries and the zero padding before the leading one. */
+int mg_region_protect(mg_region *r, int prot, int *os_err);
+/* Full check: both canaries and the zero padding before the leading one.
+ * MG_EPROTECT if the region is not readable (MG_PROT_NONE). */
 int mg_region_verify(const mg_region *r);
 /* Wipes the secret but not the canaries; leaves the data pages writable. */
 int mg_region_wipe(mg_region *r, int *os_err);

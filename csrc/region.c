@@ -164,18 +164,24 @@ unmap:
 	return st;
 }
 
-int mg_region_protect(mg_region *r, int readonly, int *os_err)
+int mg_region_protect(mg_region *r, int prot, int *os_err)
 {
-	int prot = readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+	static const int flags[] = {
+		[MG_PROT_RW] = PROT_READ | PROT_WRITE,
+		[MG_PROT_RO] = PROT_READ,
+		[MG_PROT_NONE] = PROT_NONE,
+	};
 
 	*os_err = 0;
-	if (r->readonly == readonly)
+	if (prot < MG_PROT_RW || prot > MG_PROT_NONE)
+		return MG_EINVAL;
+	if (r->prot == prot)
 		return MG_OK;
-	if (sys_mprotect(r->pages, r->pages_len, prot) != 0) {
+	if (sys_mprotect(r->pages, r->pages_len, flags[prot]) != 0) {
 		*os_err = errno;
 		return MG_EPROTECT;
 	}
-	r->readonly = readonly;
+	r->prot = prot;
 	return MG_OK;
 }
 
@@ -194,7 +200,11 @@ static int all_zero(const unsigned char *p, size_t n)
 int mg_region_verify(const mg_region *r)
 {
 	const unsigned char *lead = r->data - MG_CANARY_LEN;
-	int ok = mg_equal(lead, r->canary, MG_CANARY_LEN) &
+	int ok;
+
+	if (r->prot == MG_PROT_NONE)
+		return MG_EPROTECT; /* reading would fault */
+	ok = mg_equal(lead, r->canary, MG_CANARY_LEN) &
 		 mg_equal(r->data + r->size, r->canary, r->tail_len);
 
 	/* The padding is never written, so anything but zero is an underflow
@@ -205,7 +215,7 @@ int mg_region_verify(const mg_region *r)
 
 int mg_region_wipe(mg_region *r, int *os_err)
 {
-	int st = mg_region_protect(r, 0, os_err);
+	int st = mg_region_protect(r, MG_PROT_RW, os_err);
 
 	if (st == MG_OK)
 		mg_wipe(r->data, r->size);
@@ -214,7 +224,7 @@ int mg_region_wipe(mg_region *r, int *os_err)
 
 int mg_region_clear(mg_region *r, int *os_err)
 {
-	int st = mg_region_protect(r, 0, os_err);
+	int st = mg_region_protect(r, MG_PROT_RW, os_err);
 
 	if (st != MG_OK)
 		return st;
@@ -224,7 +234,7 @@ int mg_region_clear(mg_region *r, int *os_err)
 
 int mg_region_free(mg_region *r, int *os_err)
 {
-	int st = mg_region_protect(r, 0, os_err);
+	int st = mg_region_protect(r, MG_PROT_RW, os_err);
 
 	/* All data pages, padding included: after an underflow it may hold
 	 * secret bytes too. If the pages could not be made writable, unmapping

@@ -60,7 +60,7 @@ static void test_layout(void)
 		CHECK(r->pages == r->base + page);
 		CHECK(r->map_len == r->pages_len + 2 * page);
 		CHECK(r->pages_len % page == 0);
-		CHECK(r->locked == 1 && r->readonly == 0);
+		CHECK(r->locked == 1 && r->prot == MG_PROT_RW);
 		CHECK(memcmp(r->data - MG_CANARY_LEN, r->canary,
 			     MG_CANARY_LEN) == 0);
 		for (j = 0; j < n; j++)
@@ -129,14 +129,25 @@ static void test_protect_clear_place(void)
 	unsigned char old[MG_CANARY_LEN];
 	int err;
 
-	CHECK(mg_region_protect(r, 1, &err) == MG_OK && r->readonly == 1);
-	CHECK(mg_region_protect(r, 1, &err) == MG_OK); /* idempotent */
+	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK && r->prot == MG_PROT_RO);
+	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK); /* idempotent */
 	CHECK(mg_region_verify(r) == MG_OK);          /* readable */
-	CHECK(mg_region_protect(r, 0, &err) == MG_OK && r->readonly == 0);
+	CHECK(mg_region_protect(r, MG_PROT_RW, &err) == MG_OK && r->prot == MG_PROT_RW);
+	CHECK(mg_region_protect(r, 3, &err) == MG_EINVAL && r->prot == MG_PROT_RW);
+	CHECK(mg_region_protect(r, -1, &err) == MG_EINVAL);
+	/* no access, then back: the data survives */
+	r->data[0] = 0x77;
+	CHECK(mg_region_protect(r, MG_PROT_NONE, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK && r->data[0] == 0x77);
+	CHECK(mg_region_protect(r, MG_PROT_NONE, &err) == MG_OK);
+	CHECK(mg_region_verify(r) == MG_EPROTECT); /* and no fault */
+	CHECK(mg_region_clear(r, &err) == MG_OK && r->prot == MG_PROT_RW);
+	CHECK(r->data[0] == 0);
+	CHECK(mg_region_place(r, 100, &err) == MG_OK);
 	memset(r->data, 0x5A, r->size);
-	CHECK(mg_region_protect(r, 1, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK);
 	/* clear makes it writable again and wipes data and canaries */
-	CHECK(mg_region_clear(r, &err) == MG_OK && r->readonly == 0);
+	CHECK(mg_region_clear(r, &err) == MG_OK && r->prot == MG_PROT_RW);
 	CHECK(r->data[0] == 0 && r->data[99] == 0 && r->data[-1] == 0);
 	memcpy(old, r->canary, sizeof old);
 	CHECK(mg_region_place(r, 7, &err) == MG_OK);
@@ -147,7 +158,7 @@ static void test_protect_clear_place(void)
 
 	/* a frozen region frees fine */
 	r = must_new(10);
-	CHECK(mg_region_protect(r, 1, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK);
 	CHECK(mg_region_free(r, &err) == MG_OK);
 }
 
@@ -229,8 +240,8 @@ static void test_faults(void)
 	mg_fault_clear();
 
 	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
-	CHECK(mg_region_protect(r, 1, &err) == MG_EPROTECT && err == ENOMEM);
-	CHECK(r->readonly == 0);
+	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_EPROTECT && err == ENOMEM);
+	CHECK(r->prot == MG_PROT_RW);
 
 	mg_canary_pool_empty();
 	mg_fault_set(MG_F_RANDOM, 0, EIO);
@@ -239,7 +250,7 @@ static void test_faults(void)
 	mg_fault_clear();
 	CHECK(mg_region_place(r, 8, &err) == MG_OK);
 
-	CHECK(mg_region_protect(r, 1, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK);
 	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
 	CHECK(mg_region_clear(r, &err) == MG_EPROTECT && err == ENOMEM);
 	mg_fault_clear();
@@ -257,7 +268,7 @@ static void test_faults(void)
 
 	/* a frozen region whose unfreeze fails is still unmapped */
 	r = must_new(64);
-	CHECK(mg_region_protect(r, 1, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK);
 	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
 	CHECK(mg_region_free(r, &err) == MG_EPROTECT);
 	mg_fault_clear();

@@ -1,0 +1,82 @@
+package securememory
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/securememory/memguard"
+	"github.com/securememory/memguard/internal/hooks"
+)
+
+type secret struct {
+	buf    *memguard.Buffer
+	closed atomic.Bool
+}
+
+func newSecret(buf *memguard.Buffer) (Secret, error) {
+	if err := hooks.Seclude(buf); err != nil {
+		buf.Destroy()
+		return nil, err
+	}
+	AllocCounter.add(1)
+	InUseCounter.add(1)
+	return &secret{buf: buf}, nil
+}
+
+func (s *secret) WithBytes(action func([]byte) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	err := s.buf.WithData(action)
+	if errors.Is(err, memguard.ErrDestroyed) && !s.buf.Alive() {
+		return ErrClosed
+	}
+	return err
+}
+
+func (s *secret) WithBytesFunc(action func([]byte) ([]byte, error)) ([]byte, error) {
+	var out []byte
+	err := s.WithBytes(func(b []byte) error {
+		var err error
+		out, err = action(b)
+		return err
+	})
+	return out, err
+}
+
+func (s *secret) IsClosed() bool { return s.closed.Load() || !s.buf.Alive() }
+
+func (s *secret) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	InUseCounter.add(-1)
+	return s.buf.Destroy()
+}
+
+func (s *secret) NewReader() io.Reader { return &reader{s: s} }
+
+// reader reads a Secret's bytes, each Read inside WithBytes, so Close can
+// never free the memory under it.
+type reader struct {
+	mu  sync.Mutex
+	s   *secret
+	off int
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	err := r.s.WithBytes(func(b []byte) error {
+		if r.off >= len(b) {
+			return io.EOF
+		}
+		n = copy(p, b[r.off:])
+		return nil
+	})
+	r.off += n
+	return n, err
+}

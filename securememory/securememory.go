@@ -1,0 +1,90 @@
+// Package securememory provides the contract of Asherah's Go securememory
+// package on top of memguard, so that envelope-encryption code written
+// against it can switch with a small shim (see the README).
+//
+// A Secret is a memguard Buffer that is frozen and, while no WithBytes call
+// is running, inaccessible (PROT_NONE): a stray read of it faults instead of
+// seeing the secret.
+package securememory
+
+import (
+	"io"
+	"sync/atomic"
+
+	"github.com/securememory/memguard"
+)
+
+// Secret holds a secret in protected memory.
+type Secret interface {
+	// WithBytes calls action with the secret, read-only, and returns its
+	// error. The slice must not be kept after action returns.
+	WithBytes(action func([]byte) error) error
+	// WithBytesFunc is WithBytes for actions that return bytes.
+	WithBytesFunc(action func([]byte) ([]byte, error)) ([]byte, error)
+	// IsClosed reports whether Close has been called.
+	IsClosed() bool
+	// Close waits for WithBytes calls in progress, then wipes and frees
+	// the secret. Closing again does nothing.
+	Close() error
+	// NewReader returns a reader of the secret's bytes.
+	NewReader() io.Reader
+}
+
+// SecretFactory creates Secrets.
+type SecretFactory interface {
+	// New copies b into a new Secret and wipes b.
+	New(b []byte) (Secret, error)
+	// CreateRandom returns a Secret of size random bytes.
+	CreateRandom(size int) (Secret, error)
+}
+
+// Factory creates memguard-backed Secrets. Its zero value is ready to use:
+// new(securememory.Factory) is a SecretFactory.
+type Factory struct{}
+
+var _ SecretFactory = (*Factory)(nil)
+
+// ErrClosed is returned by every use of a closed Secret. Its text is
+// exactly Asherah's; errors.Is(ErrClosed, memguard.ErrDestroyed) holds too.
+var ErrClosed error = closedError{}
+
+type closedError struct{}
+
+func (closedError) Error() string        { return "secret has already been destroyed" }
+func (closedError) Is(target error) bool { return target == memguard.ErrDestroyed }
+
+// Counter is a count that is safe for concurrent use.
+type Counter struct{ n atomic.Int64 }
+
+// Count returns the current count.
+func (c *Counter) Count() int64 { return c.n.Load() }
+
+func (c *Counter) add(d int64) { c.n.Add(d) }
+
+// The counters Asherah's securememory exposes, under the same meaning:
+// AllocCounter moves once per Secret allocated; InUseCounter once up per
+// allocation and once down per Close.
+var (
+	AllocCounter = new(Counter)
+	InUseCounter = new(Counter)
+)
+
+// New copies b into a new Secret and wipes b. Empty b gives an error
+// matching memguard.ErrInvalidSize and a nil Secret; on any error b is
+// left as it was.
+func (*Factory) New(b []byte) (Secret, error) {
+	buf, err := memguard.NewBufferFromBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	return newSecret(buf)
+}
+
+// CreateRandom returns a Secret of size bytes from the kernel's CSPRNG.
+func (*Factory) CreateRandom(size int) (Secret, error) {
+	buf, err := memguard.NewBufferRandom(size)
+	if err != nil {
+		return nil, err
+	}
+	return newSecret(buf)
+}

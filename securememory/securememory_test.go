@@ -1,0 +1,167 @@
+package securememory
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/iotest"
+
+	"github.com/securememory/memguard"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const closedText = "secret has already been destroyed"
+
+func TestNewWipesAndHolds(t *testing.T) {
+	f := new(Factory)
+	src := []byte("thirty-two bytes of key material")
+	want := bytes.Clone(src)
+	s, err := f.New(src)
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, make([]byte, len(want)), src, "New wipes the caller's bytes")
+	require.NoError(t, s.WithBytes(func(b []byte) error {
+		assert.Equal(t, want, b)
+		return nil
+	}))
+	out, err := s.WithBytesFunc(func(b []byte) ([]byte, error) { return bytes.ToUpper(b), nil })
+	require.NoError(t, err)
+	assert.Equal(t, bytes.ToUpper(want), out)
+	sentinel := errors.New("action failed")
+	assert.Same(t, sentinel, s.WithBytes(func([]byte) error { return sentinel }))
+	assert.False(t, s.IsClosed())
+}
+
+func TestNewRejectsEmpty(t *testing.T) {
+	var f Factory // the zero value works
+	for _, b := range [][]byte{nil, {}} {
+		s, err := f.New(b)
+		assert.ErrorIs(t, err, memguard.ErrInvalidSize)
+		assert.True(t, s == nil, "a nil Secret interface, not a typed nil")
+	}
+	s, err := f.CreateRandom(0)
+	assert.Error(t, err)
+	assert.True(t, s == nil)
+}
+
+func TestCreateRandom(t *testing.T) {
+	f := new(Factory)
+	a, err := f.CreateRandom(32)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := f.CreateRandom(32)
+	require.NoError(t, err)
+	defer b.Close()
+	ab, _ := a.WithBytesFunc(func(x []byte) ([]byte, error) { return bytes.Clone(x), nil })
+	bb, _ := b.WithBytesFunc(func(x []byte) ([]byte, error) { return bytes.Clone(x), nil })
+	assert.Len(t, ab, 32)
+	assert.NotEqual(t, ab, bb)
+}
+
+func TestClosedSecret(t *testing.T) {
+	s, err := new(Factory).New([]byte("secret"))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "idempotent")
+	assert.True(t, s.IsClosed())
+
+	called := false
+	err = s.WithBytes(func([]byte) error { called = true; return nil })
+	assert.EqualError(t, err, closedText)
+	assert.False(t, called)
+	_, err = s.WithBytesFunc(func([]byte) ([]byte, error) { called = true; return nil, nil })
+	assert.EqualError(t, err, closedText)
+	_, err = s.NewReader().Read(make([]byte, 4))
+	assert.EqualError(t, err, closedText)
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.ErrorIs(t, err, memguard.ErrDestroyed)
+	assert.False(t, called)
+}
+
+func TestCloseWaitsForReaders(t *testing.T) {
+	s, err := new(Factory).New([]byte("in use"))
+	require.NoError(t, err)
+	inside, closeStarted, closeDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var readerFinished atomic.Bool
+	go func() {
+		<-inside
+		close(closeStarted)
+		assert.NoError(t, s.Close())
+		assert.True(t, readerFinished.Load(), "Close returned while a reader was inside")
+		close(closeDone)
+	}()
+	require.NoError(t, s.WithBytes(func(b []byte) error {
+		close(inside)
+		<-closeStarted
+		for i := 0; i < 100; i++ { // give a broken Close every chance to finish first
+			runtime.Gosched()
+		}
+		assert.Equal(t, []byte("in use"), b, "still intact while Close waits")
+		readerFinished.Store(true)
+		return nil
+	}))
+	<-closeDone
+	assert.True(t, s.IsClosed())
+}
+
+func TestCountersMoveOnce(t *testing.T) {
+	alloc, inUse := AllocCounter.Count(), InUseCounter.Count()
+	f := new(Factory)
+	a, err := f.New([]byte("a"))
+	require.NoError(t, err)
+	b, err := f.CreateRandom(8)
+	require.NoError(t, err)
+	assert.Equal(t, alloc+2, AllocCounter.Count())
+	assert.Equal(t, inUse+2, InUseCounter.Count())
+	require.NoError(t, a.Close())
+	require.NoError(t, a.Close())
+	assert.Equal(t, inUse+1, InUseCounter.Count(), "once per Close, not per call")
+	require.NoError(t, b.Close())
+	assert.Equal(t, inUse, InUseCounter.Count())
+	assert.Equal(t, alloc+2, AllocCounter.Count(), "allocation count never goes down")
+	_, err = f.New(nil)
+	assert.Error(t, err)
+	assert.Equal(t, alloc+2, AllocCounter.Count(), "a failed New allocates nothing")
+}
+
+func TestNewReader(t *testing.T) {
+	content := bytes.Repeat([]byte("0123456789"), 30)
+	s, err := new(Factory).New(bytes.Clone(content))
+	require.NoError(t, err)
+	defer s.Close()
+	assert.NoError(t, iotest.TestReader(s.NewReader(), content))
+	all, err := io.ReadAll(s.NewReader())
+	require.NoError(t, err)
+	assert.Equal(t, content, all)
+}
+
+func TestReadersRaceWithClose(t *testing.T) {
+	s, err := new(Factory).New(bytes.Repeat([]byte{7}, 64))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := s.NewReader()
+			p := make([]byte, 3)
+			for {
+				n, err := r.Read(p)
+				assert.Equal(t, bytes.Repeat([]byte{7}, n), p[:n])
+				if err != nil {
+					if err != io.EOF {
+						assert.EqualError(t, err, closedText)
+					}
+					return
+				}
+			}
+		}()
+	}
+	assert.NoError(t, s.Close())
+	wg.Wait()
+}

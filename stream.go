@@ -1,0 +1,169 @@
+//go:build cgo
+
+package memguard
+
+import (
+	"io"
+	"sync"
+)
+
+// DefaultChunkSize is a Stream's chunk size unless WithChunkSize says
+// otherwise: four pages.
+const DefaultChunkSize = 16 << 10
+
+// Stream is an encrypted io.Reader and io.Writer of secret data: what is
+// written is sealed in chunks into Enclaves, and read back by opening them.
+// A Stream is safe for concurrent use.
+type Stream struct {
+	mu        sync.Mutex
+	chunks    []*Enclave // the front is read first
+	size      int
+	chunkSize int
+}
+
+// StreamOption configures NewStream.
+type StreamOption func(*Stream)
+
+// WithChunkSize sets the most plaintext bytes sealed into one Enclave. A
+// size below 1 keeps DefaultChunkSize.
+func WithChunkSize(n int) StreamOption {
+	return func(s *Stream) {
+		if n > 0 {
+			s.chunkSize = n
+		}
+	}
+}
+
+// NewStream returns an empty Stream.
+func NewStream(opts ...StreamOption) *Stream {
+	s := &Stream{chunkSize: DefaultChunkSize}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s)
+		}
+	}
+	return s
+}
+
+// Write seals p, chunk by chunk, and wipes each chunk of p once it is
+// sealed. If sealing fails it returns how many bytes were taken; the rest
+// of p is left as it was.
+func (s *Stream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for n < len(p) {
+		chunk := p[n:min(len(p), n+s.chunkSize)]
+		e, err := NewEnclave(chunk)
+		if err != nil {
+			return n, err
+		}
+		s.chunks = append(s.chunks, e)
+		s.size += len(chunk)
+		n += len(chunk)
+	}
+	return n, nil
+}
+
+// Read opens chunks into p until p is full or the Stream is empty, which
+// gives io.EOF. A chunk only partly read is sealed again, remainder only,
+// straight from protected memory. Chunks sealed before a Purge fail with
+// ErrDecryption.
+func (s *Stream) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && len(s.chunks) > 0 {
+		b, err := s.chunks[0].Open()
+		if err != nil {
+			return n, err
+		}
+		err = b.WithData(func(data []byte) error {
+			k := copy(p[n:], data)
+			if k < len(data) {
+				rest, err := seal(data[k:])
+				if err != nil {
+					return err
+				}
+				s.chunks[0] = rest
+			} else {
+				s.popFront()
+			}
+			n += k
+			s.size -= k
+			return nil
+		})
+		b.Destroy()
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Next opens the next chunk into a frozen Buffer and removes it from the
+// Stream. An empty Stream gives io.EOF.
+func (s *Stream) Next() (*Buffer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.chunks) == 0 {
+		return nil, io.EOF
+	}
+	b, err := s.chunks[0].Open()
+	if err != nil {
+		return nil, err
+	}
+	s.size -= s.chunks[0].Size()
+	s.popFront()
+	return b, nil
+}
+
+// Flush opens everything left into one frozen Buffer and empties the
+// Stream. An empty Stream gives io.EOF. If a chunk fails to open, nothing
+// is removed.
+func (s *Stream) Flush() (*Buffer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.chunks) == 0 {
+		return nil, io.EOF
+	}
+	b, err := newFrozenBuffer(s.size, func(dst []byte) error {
+		off := 0
+		for _, e := range s.chunks {
+			chunk, err := e.Open()
+			if err != nil {
+				return err
+			}
+			err = chunk.WithData(func(data []byte) error {
+				off += copy(dst[off:], data)
+				return nil
+			})
+			chunk.Destroy()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	clear(s.chunks)
+	s.chunks, s.size = s.chunks[:0], 0
+	return b, nil
+}
+
+// Size is the number of plaintext bytes in the Stream.
+func (s *Stream) Size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size
+}
+
+func (s *Stream) popFront() {
+	s.chunks[0] = nil
+	s.chunks = s.chunks[1:]
+}
