@@ -95,4 +95,3 @@ func TestSecretsUnderLowMemlock(t *testing.T) {
 	assert.Contains(t, res.stdout, "limit hit after")
 	assert.NotContains(t, res.stderr, "panic")
 }
-
