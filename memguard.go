@@ -23,39 +23,7 @@
 // one deliberate panic.
 package memguard
 
-import (
-	"math"
-	"syscall"
-)
-
-// Statistics is a snapshot of the package's state, from Stats.
-type Statistics struct {
-	LiveBuffers     int    // Buffers not yet destroyed
-	LockedBytes     int    // bytes of pages currently locked, cached regions included
-	UnlockedBuffers int    // live Buffers whose pages are not locked
-	CachedRegions   int    // wiped regions kept mapped (and locked) for reuse
-	CanaryFailures  int    // Buffers found with a broken canary, ever
-	LockFailures    int    // allocations the kernel refused to lock, ever
-	MemlockLimit    uint64 // soft RLIMIT_MEMLOCK in bytes; MaxUint64 is unlimited
-}
-
-// Stats returns the current Statistics. The counters are read one by one,
-// so a snapshot taken while other goroutines allocate may be slightly
-// inconsistent; each counter is exact on its own.
-func Stats() Statistics {
-	return Statistics{
-		LiveBuffers:     int(liveBuffers.Load()),
-		LockedBytes:     int(lockedBytes.Load()),
-		UnlockedBuffers: int(unlockedBuffers.Load()),
-		CachedRegions:   int(cachedRegions.Load()),
-		CanaryFailures:  int(canaryFailures.Load()),
-		LockFailures:    int(lockFailures.Load()),
-		MemlockLimit:    memlockLimit(),
-	}
-}
-
-// MemlockUnlimited is Statistics.MemlockLimit when there is no limit.
-const MemlockUnlimited = math.MaxUint64
+import "syscall"
 
 // WipeBytes zeroes b in a way the compiler cannot remove.
 func WipeBytes(b []byte) { wipeBytes(b) }

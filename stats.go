@@ -1,0 +1,65 @@
+//go:build cgo
+
+package memguard
+
+import (
+	"expvar"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Statistics is a snapshot of the package's state, from Stats.
+type Statistics struct {
+	LiveBuffers     int    // Buffers not yet destroyed, Coffers' included
+	LockedBytes     int    // bytes of pages locked now, cached regions included
+	UnlockedBuffers int    // live Buffers whose pages are not locked
+	CachedRegions   int    // wiped regions kept mapped (and locked) for reuse
+	CanaryFailures  int    // Buffers found with a broken canary, ever
+	LockFailures    int    // allocations the kernel refused to lock, ever
+	MemlockLimit    uint64 // soft RLIMIT_MEMLOCK in bytes; MemlockUnlimited if none
+	// MemlockHeadroom is MemlockLimit minus LockedBytes: how much more this
+	// package could lock if nothing else in the process locks memory.
+	MemlockHeadroom uint64
+}
+
+// MemlockUnlimited is Statistics.MemlockLimit when there is no limit.
+const MemlockUnlimited = math.MaxUint64
+
+// Stats returns the current Statistics. The counters are read one by one,
+// so a snapshot taken while other goroutines allocate may be slightly
+// inconsistent; each counter is exact on its own.
+func Stats() Statistics {
+	s := Statistics{
+		LiveBuffers:     int(liveBuffers.Load()),
+		LockedBytes:     int(lockedBytes.Load()),
+		UnlockedBuffers: int(unlockedBuffers.Load()),
+		CachedRegions:   int(cachedRegions.Load()),
+		CanaryFailures:  int(canaryFailures.Load()),
+		LockFailures:    int(lockFailures.Load()),
+		MemlockLimit:    memlockLimit(),
+	}
+	switch locked := uint64(s.LockedBytes); {
+	case s.MemlockLimit == MemlockUnlimited:
+		s.MemlockHeadroom = MemlockUnlimited
+	case locked < s.MemlockLimit:
+		s.MemlockHeadroom = s.MemlockLimit - locked
+	}
+	return s
+}
+
+var publishMu sync.Mutex
+
+// PublishExpvar exports Stats, as JSON, under name in the expvar registry
+// (served at /debug/vars by net/http when expvar is imported). Nothing is
+// published unless this is called. A name already in the registry, or an
+// empty one, gives ErrInvalidArgument: expvar itself would panic.
+func PublishExpvar(name string) error {
+	publishMu.Lock()
+	defer publishMu.Unlock()
+	if name == "" || expvar.Get(name) != nil {
+		return fmt.Errorf("%w: expvar name %q is empty or taken", ErrInvalidArgument, name)
+	}
+	expvar.Publish(name, expvar.Func(func() any { return Stats() }))
+	return nil
+}
