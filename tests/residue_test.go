@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/securememory/memguard"
+	"github.com/securememory/memguard/securememory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -174,7 +175,34 @@ func TestNoResidue(t *testing.T) {
 	require.NoError(t, err)
 	mustEqual(view, secret(3)[:32])
 
-	for _, b := range []*memguard.Buffer{fromReader, fromEntire, opened, again, directOpened, randomOpened, mutable, view} {
+	// A stream: chunked seal, a partial read that re-seals the rest, Flush.
+	stream := memguard.NewStream(memguard.WithChunkSize(16))
+	_, err = stream.Write(src(2))
+	require.NoError(t, err)
+	head := scratch[3*size : 3*size+10]
+	_, err = stream.Read(head) // the caller's copy, in excluded memory
+	require.NoError(t, err)
+	flushed, err := stream.Flush()
+	require.NoError(t, err)
+	mustEqual(flushed, secret(0)[10:])
+	memguard.WipeBytes(head)
+
+	// A securememory secret: WithBytes and a reader.
+	sm, err := new(securememory.Factory).New(src(3))
+	require.NoError(t, err)
+	require.NoError(t, sm.WithBytes(func(b []byte) error {
+		if !bytes.Equal(b, secret(0)) {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	}))
+	n, err := io.ReadFull(sm.NewReader(), scratch[3*size:4*size])
+	require.NoError(t, err)
+	require.Equal(t, size, n)
+	memguard.WipeBytes(scratch[3*size : 4*size])
+	require.NoError(t, sm.Close())
+
+	for _, b := range []*memguard.Buffer{fromReader, fromEntire, opened, again, directOpened, randomOpened, mutable, view, flushed} {
 		require.NoError(t, b.Destroy())
 	}
 	require.NoError(t, coffer.Destroy())
