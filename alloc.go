@@ -138,25 +138,31 @@ func takeCached(size int, policy LockPolicy) (*region, error) {
 	return r, nil
 }
 
-// releaseRegion takes r out of the live accounts and wipes it, keeping it
-// in the cache if it is intact (its canaries held) and there is room,
-// unmapping it otherwise.
-func releaseRegion(r *region, intact bool) error {
+// releaseRegion takes r out of the live accounts, checks its canaries and
+// wipes it: into the cache if it is intact and there is room, unmapped
+// otherwise. It reports a broken canary or, failing that, an OS error.
+func releaseRegion(r *region) error {
 	liveBuffers.Add(-1)
 	if r.lockedBytes() == 0 {
 		unlockedBuffers.Add(-1)
 	}
-	if intact && cacheRegion(r) {
-		return nil
+	var err error
+	if int(r.pages_len) <= cacheMaxBytes {
+		if err = r.recycle(); err == nil && cacheRegion(r) {
+			return nil
+		}
+	} else {
+		err = r.verify()
 	}
-	return unmapRegion(r)
+	if ferr := unmapRegion(r); err == nil {
+		err = ferr
+	}
+	return err
 }
 
+// cacheRegion keeps a recycled region if there is room.
 func cacheRegion(r *region) bool {
 	pages := int(r.pages_len)
-	if pages > cacheMaxBytes || r.clear() != nil {
-		return false
-	}
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
 	if cachedRegions.Load() >= cacheMaxRegions || cache.bytes+pages > cacheMaxBytes {

@@ -61,9 +61,8 @@ func NewBuffer(size int) (*Buffer, error) {
 }
 
 // newFrozenBuffer returns a Buffer of size bytes filled by fill and then
-// frozen. If anything fails, the Buffer is destroyed (wiped) and only the
-// error is returned. fill runs under the write lock, so a concurrent Purge
-// wipes the buffer but cannot unmap it under fill.
+// frozen. If anything fails (or fill panics), the Buffer is destroyed
+// (wiped) and only the error is returned.
 func newFrozenBuffer(size int, fill func([]byte) error) (*Buffer, error) {
 	b, err := NewBuffer(size)
 	if err != nil {
@@ -75,14 +74,29 @@ func newFrozenBuffer(size int, fill func([]byte) error) (*Buffer, error) {
 			b.Destroy()
 		}
 	}()
-	if err := b.WithDataMut(fill); err != nil {
-		return nil, err
-	}
-	if err := b.Freeze(); err != nil {
+	if err := b.fillAndFreeze(fill); err != nil {
 		return nil, err
 	}
 	ok = true
 	return b, nil
+}
+
+// fillAndFreeze runs fill on the data, then freezes it, under one hold of
+// the write lock: a concurrent Purge wipes the buffer but cannot unmap it
+// under fill.
+func (b *Buffer) fillAndFreeze(fill func([]byte) error) error {
+	if err := b.lock(); err != nil {
+		return err
+	}
+	defer b.unlock()
+	if err := fill(b.data); err != nil {
+		return err
+	}
+	if err := b.protect(protRO); err != nil {
+		return err
+	}
+	b.frozen.Store(true)
+	return nil
 }
 
 // NewBufferFromBytes copies src into a new frozen Buffer, then wipes src.
@@ -387,16 +401,12 @@ func (b *Buffer) release() {
 		return
 	}
 	if r.protection() == protNone {
-		_ = b.protect(protRO) // if this fails, verify says so
+		_ = b.protect(protRO) // if this fails, the canary check says so
 	}
-	err := b.noteCanary(r.verify())
 	b.protMu.Lock()
 	b.region, b.data = nil, nil
-	if ferr := releaseRegion(r, err == nil); err == nil {
-		err = ferr
-	}
+	b.freeErr = b.noteCanary(releaseRegion(r))
 	b.protMu.Unlock()
-	b.freeErr = err
 	buffers.remove(b)
 }
 

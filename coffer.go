@@ -5,6 +5,8 @@ package memguard
 import (
 	"errors"
 	"fmt"
+	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +17,7 @@ import (
 // assemble the key. All of it fits in one page.
 const (
 	keySize      = 32
-	cofferSlots  = 64
+	cofferSlots  = 64 // one bit each in Coffer.slots
 	leftOffset   = 0
 	rightOffset  = keySize
 	maskOffset   = 2 * keySize
@@ -23,6 +25,10 @@ const (
 	cofferSize   = slotsOffset + cofferSlots*keySize
 	defaultRekey = 500 * time.Millisecond
 )
+
+// The slot bitmap is a uint64: exactly 64 slots.
+var _ [cofferSlots - 64]struct{}
+var _ [64 - cofferSlots]struct{}
 
 // Coffer holds a 32-byte random key as two random shares whose XOR is the
 // key, in protected memory. Re-keying XORs both shares with fresh random
@@ -37,7 +43,7 @@ const (
 type Coffer struct {
 	store     *Buffer
 	shares    sync.RWMutex  // WithKey reads the shares (read), Rekey changes them (write)
-	slots     chan int      // indices of free key slots
+	slots     atomic.Uint64 // bit i set: key slot i is in use
 	stop      chan struct{} // closed by Destroy
 	done      chan struct{} // closed when the re-key goroutine has exited
 	destroyed atomic.Bool
@@ -89,12 +95,8 @@ func NewCoffer(opts ...CofferOption) (*Coffer, error) {
 	}
 	c := &Coffer{
 		store: store,
-		slots: make(chan int, cofferSlots),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
-	}
-	for i := 0; i < cofferSlots; i++ {
-		c.slots <- i
 	}
 	coffers.mu.Lock()
 	if coffers.set == nil {
@@ -136,13 +138,11 @@ func (c *Coffer) WithKey(fn func(key []byte) error) error {
 	if c.Destroyed() {
 		return ErrCofferDestroyed
 	}
-	var slot int
-	select {
-	case slot = <-c.slots:
-	case <-c.stop:
+	slot, ok := c.takeSlot()
+	if !ok {
 		return ErrCofferDestroyed
 	}
-	defer func() { c.slots <- slot }()
+	defer c.slots.And(^(uint64(1) << slot))
 	err := c.store.WithData(func(mem []byte) error {
 		key := mem[slotsOffset+slot*keySize:][:keySize]
 		c.shares.RLock()
@@ -155,6 +155,24 @@ func (c *Coffer) WithKey(fn func(key []byte) error) error {
 		return ErrCofferDestroyed
 	}
 	return err
+}
+
+// takeSlot claims a free key slot. With all of them in use (more than
+// cofferSlots concurrent WithKey calls) it yields until one is freed; it
+// fails only if the Coffer is destroyed meanwhile.
+func (c *Coffer) takeSlot() (int, bool) {
+	for !c.Destroyed() {
+		used := c.slots.Load()
+		if used == ^uint64(0) {
+			runtime.Gosched()
+			continue
+		}
+		slot := bits.TrailingZeros64(^used)
+		if c.slots.CompareAndSwap(used, used|uint64(1)<<slot) {
+			return slot, true
+		}
+	}
+	return 0, false
 }
 
 // View returns a frozen Buffer holding a copy of the key. The caller

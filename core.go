@@ -11,7 +11,6 @@ package memguard
 import "C"
 
 import (
-	"syscall"
 	"unsafe"
 
 	_ "github.com/securememory/memguard/csrc" // links the C core
@@ -27,8 +26,7 @@ const canaryLen = C.MG_CANARY_LEN
 // newRegion maps a region for size bytes, locked when lock is set.
 func newRegion(size int, lock bool) (*region, error) {
 	var r *C.mg_region
-	var errno C.int
-	st := C.mg_region_new(C.size_t(size), cBool(lock), &r, &errno)
+	st, errno := C.mg_region_new(C.size_t(size), cBool(lock), &r)
 	if st != C.MG_OK {
 		return nil, statusError(st, errno, size)
 	}
@@ -47,8 +45,8 @@ func regionPagesFor(size int) int {
 }
 
 func (r *region) place(size int) error {
-	var errno C.int
-	return statusError(C.mg_region_place(r.c(), C.size_t(size), &errno), errno, size)
+	st, errno := C.mg_region_place(r.c(), C.size_t(size))
+	return statusError(st, errno, size)
 }
 
 // protection is the hardware protection of a region's data pages.
@@ -61,34 +59,41 @@ const (
 )
 
 func (r *region) protect(p protection) error {
-	var errno C.int
-	return statusError(C.mg_region_protect(r.c(), C.int(p), &errno), errno, int(r.size))
+	st, errno := C.mg_region_protect(r.c(), C.int(p))
+	return statusError(st, errno, int(r.size))
 }
 
 func (r *region) protection() protection { return protection(r.prot) }
 
 // verify runs the full canary and padding check.
 func (r *region) verify() error {
-	return statusError(C.mg_region_verify(r.c()), 0, int(r.size))
+	st, errno := C.mg_region_verify(r.c())
+	return statusError(st, errno, int(r.size))
 }
 
 // wipeData zeroes the secret, leaving the canaries, and makes it writable.
 func (r *region) wipeData() error {
-	var errno C.int
-	return statusError(C.mg_region_wipe(r.c(), &errno), errno, int(r.size))
+	st, errno := C.mg_region_wipe(r.c())
+	return statusError(st, errno, int(r.size))
 }
 
 // clear wipes the data and canaries, leaving the region writable for reuse.
 func (r *region) clear() error {
-	var errno C.int
-	return statusError(C.mg_region_clear(r.c(), &errno), errno, int(r.size))
+	st, errno := C.mg_region_clear(r.c())
+	return statusError(st, errno, int(r.size))
+}
+
+// recycle verifies the region and, if it is intact, clears it for reuse.
+func (r *region) recycle() error {
+	st, errno := C.mg_region_recycle(r.c())
+	return statusError(st, errno, int(r.size))
 }
 
 // free wipes and unmaps the region; r must not be used afterwards.
 func (r *region) free() error {
-	var errno C.int
 	size := int(r.size)
-	return statusError(C.mg_region_free(r.c(), &errno), errno, size)
+	st, errno := C.mg_region_free(r.c())
+	return statusError(st, errno, size)
 }
 
 // bytes is the secret, as a slice over C memory.
@@ -141,26 +146,22 @@ func randomBytes(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	var errno C.int
-	return statusError(C.mg_random(unsafe.Pointer(&b[0]), C.size_t(len(b)), &errno), errno, len(b))
+	st, errno := C.mg_random(unsafe.Pointer(&b[0]), C.size_t(len(b)))
+	return statusError(st, errno, len(b))
 }
 
 // memlockLimit is the soft RLIMIT_MEMLOCK in bytes (MaxUint64: unlimited).
 func memlockLimit() uint64 {
 	var cur C.ulonglong
-	var errno C.int
-	if C.mg_memlock_limit(&cur, &errno) != C.MG_OK {
+	if C.mg_memlock_limit(&cur) != C.MG_OK {
 		return 0
 	}
 	return uint64(cur)
 }
 
-// statusError turns a C status into the package's error for it.
-func statusError(st, errno C.int, size int) error {
-	var err error
-	if errno != 0 {
-		err = syscall.Errno(errno)
-	}
+// statusError turns a C status, and the errno cgo read after the call,
+// into the package's error for it.
+func statusError(st C.int, err error, size int) error {
 	switch st {
 	case C.MG_OK:
 		return nil

@@ -13,7 +13,8 @@
  * struct) lives in the C heap, never inside the region.
  *
  * Every function returns an MG_* status. Where the operating system refused
- * something, *os_err receives errno. Nothing here aborts.
+ * something, errno says why, as a system call would leave it. Nothing here
+ * aborts.
  */
 #ifndef MEMGUARD_H
 #define MEMGUARD_H
@@ -57,26 +58,29 @@ typedef struct mg_region {
 /* Bytes of data pages needed to hold size secret bytes; 0 if it overflows. */
 size_t mg_pages_for(size_t size);
 
-int mg_region_new(size_t size, int lock, mg_region **out, int *os_err);
+int mg_region_new(size_t size, int lock, mg_region **out);
 /* Re-lays a cleared region for a new size with a fresh canary. */
-int mg_region_place(mg_region *r, size_t size, int *os_err);
-int mg_region_protect(mg_region *r, int prot, int *os_err);
+int mg_region_place(mg_region *r, size_t size);
+int mg_region_protect(mg_region *r, int prot);
 /* Full check: both canaries and the zero padding before the leading one.
  * MG_EPROTECT if the region is not readable (MG_PROT_NONE). */
 int mg_region_verify(const mg_region *r);
 /* Wipes the secret but not the canaries; leaves the data pages writable. */
-int mg_region_wipe(mg_region *r, int *os_err);
+int mg_region_wipe(mg_region *r);
 /* Wipes data and canaries and leaves the data pages writable and locked. */
-int mg_region_clear(mg_region *r, int *os_err);
+int mg_region_clear(mg_region *r);
+/* Verifies, then clears for reuse; if the check fails, clears nothing and
+ * returns its status. */
+int mg_region_recycle(mg_region *r);
 /* Wipes and unmaps the region and frees r, whatever fails on the way. */
-int mg_region_free(mg_region *r, int *os_err);
+int mg_region_free(mg_region *r);
 
 void mg_wipe(void *p, size_t n);
 /* 1 if the n bytes at a and b are equal, else 0; time depends only on n. */
 int mg_equal(const void *a, const void *b, size_t n);
-int mg_random(void *buf, size_t n, int *os_err);
+int mg_random(void *buf, size_t n);
 /* Soft RLIMIT_MEMLOCK in bytes; (unsigned long long)-1 when unlimited. */
-int mg_memlock_limit(unsigned long long *cur, int *os_err);
+int mg_memlock_limit(unsigned long long *cur);
 
 #ifdef MG_FAULT_INJECTION
 /* Test hook: the call after `after` more successful ones of `which` fails

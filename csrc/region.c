@@ -65,14 +65,14 @@ static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char pool[64 * MG_CANARY_LEN];
 static size_t pool_next = sizeof pool;
 
-static int next_canary(unsigned char out[MG_CANARY_LEN], int *os_err)
+static int next_canary(unsigned char out[MG_CANARY_LEN])
 {
-	int st = MG_OK;
+	int st = MG_OK, saved;
 
 	if (pthread_mutex_lock(&pool_mu) != 0) /* only fails on misuse */
-		return mg_random(out, MG_CANARY_LEN, os_err);
+		return mg_random(out, MG_CANARY_LEN);
 	if (pool_next == sizeof pool) {
-		st = mg_random(pool, sizeof pool, os_err);
+		st = mg_random(pool, sizeof pool);
 		if (st == MG_OK)
 			pool_next = 0;
 	}
@@ -81,7 +81,9 @@ static int next_canary(unsigned char out[MG_CANARY_LEN], int *os_err)
 		mg_wipe(pool + pool_next, MG_CANARY_LEN);
 		pool_next += MG_CANARY_LEN;
 	}
+	saved = errno;
 	(void)pthread_mutex_unlock(&pool_mu); /* cannot fail: we hold it */
+	errno = saved;
 	return st;
 }
 
@@ -95,14 +97,13 @@ void mg_canary_pool_empty(void)
 }
 #endif
 
-int mg_region_place(mg_region *r, size_t size, int *os_err)
+int mg_region_place(mg_region *r, size_t size)
 {
 	size_t span = span_for(size), i;
 
-	*os_err = 0;
 	if (span == 0 || span > r->pages_len - MG_CANARY_LEN)
 		return MG_EINVAL;
-	if (next_canary(r->canary, os_err) != MG_OK)
+	if (next_canary(r->canary) != MG_OK)
 		return MG_ERANDOM;
 	r->data = r->pages + r->pages_len - span;
 	r->size = size;
@@ -113,26 +114,24 @@ int mg_region_place(mg_region *r, size_t size, int *os_err)
 	return MG_OK;
 }
 
-int mg_region_new(size_t size, int lock, mg_region **out, int *os_err)
+int mg_region_new(size_t size, int lock, mg_region **out)
 {
 	size_t page = page_size(), pages_len = mg_pages_for(size);
 	mg_region *r;
-	int st;
+	int st, saved;
 
 	*out = NULL;
-	*os_err = 0;
 	if (pages_len == 0 || pages_len > SIZE_MAX - 2 * page)
 		return MG_EINVAL;
 	r = sys_calloc(1, sizeof *r);
-	if (r == NULL) {
-		*os_err = errno;
+	if (r == NULL)
 		return MG_ENOMEM;
-	}
 	r->map_len = pages_len + 2 * page;
 	r->base = sys_mmap_none(r->map_len);
 	if (r->base == MAP_FAILED) {
-		*os_err = errno;
+		saved = errno;
 		free(r);
+		errno = saved;
 		return MG_ENOMEM;
 	}
 	r->pages = r->base + page;
@@ -148,23 +147,23 @@ int mg_region_new(size_t size, int lock, mg_region **out, int *os_err)
 			goto fail;
 		r->locked = 1;
 	}
-	st = mg_region_place(r, size, os_err);
+	st = mg_region_place(r, size);
 	if (st != MG_OK)
-		goto unmap;
+		goto fail;
 	*out = r;
 	return MG_OK;
 
 fail:
-	*os_err = errno;
-unmap:
 	/* The failure being reported matters more than a failed cleanup,
-	 * which can only leak address space. */
+	 * which can only leak address space; keep its errno. */
+	saved = errno;
 	(void)sys_munmap(r->base, r->map_len);
 	free(r);
+	errno = saved;
 	return st;
 }
 
-int mg_region_protect(mg_region *r, int prot, int *os_err)
+int mg_region_protect(mg_region *r, int prot)
 {
 	static const int flags[] = {
 		[MG_PROT_RW] = PROT_READ | PROT_WRITE,
@@ -172,15 +171,12 @@ int mg_region_protect(mg_region *r, int prot, int *os_err)
 		[MG_PROT_NONE] = PROT_NONE,
 	};
 
-	*os_err = 0;
 	if (prot < MG_PROT_RW || prot > MG_PROT_NONE)
 		return MG_EINVAL;
 	if (r->prot == prot)
 		return MG_OK;
-	if (sys_mprotect(r->pages, r->pages_len, flags[prot]) != 0) {
-		*os_err = errno;
+	if (sys_mprotect(r->pages, r->pages_len, flags[prot]) != 0)
 		return MG_EPROTECT;
-	}
 	r->prot = prot;
 	return MG_OK;
 }
@@ -213,18 +209,18 @@ int mg_region_verify(const mg_region *r)
 	return ok ? MG_OK : MG_ECANARY;
 }
 
-int mg_region_wipe(mg_region *r, int *os_err)
+int mg_region_wipe(mg_region *r)
 {
-	int st = mg_region_protect(r, MG_PROT_RW, os_err);
+	int st = mg_region_protect(r, MG_PROT_RW);
 
 	if (st == MG_OK)
 		mg_wipe(r->data, r->size);
 	return st;
 }
 
-int mg_region_clear(mg_region *r, int *os_err)
+int mg_region_clear(mg_region *r)
 {
-	int st = mg_region_protect(r, MG_PROT_RW, os_err);
+	int st = mg_region_protect(r, MG_PROT_RW);
 
 	if (st != MG_OK)
 		return st;
@@ -232,9 +228,16 @@ int mg_region_clear(mg_region *r, int *os_err)
 	return MG_OK;
 }
 
-int mg_region_free(mg_region *r, int *os_err)
+int mg_region_recycle(mg_region *r)
 {
-	int st = mg_region_protect(r, MG_PROT_RW, os_err);
+	int st = mg_region_verify(r);
+
+	return st == MG_OK ? mg_region_clear(r) : st;
+}
+
+int mg_region_free(mg_region *r)
+{
+	int st = mg_region_protect(r, MG_PROT_RW), saved;
 
 	/* All data pages, padding included: after an underflow it may hold
 	 * secret bytes too. If the pages could not be made writable, unmapping
@@ -242,11 +245,11 @@ int mg_region_free(mg_region *r, int *os_err)
 	 * munmap drops the lock, so there is no munlock. */
 	if (st == MG_OK)
 		mg_wipe(r->pages, r->pages_len);
-	if (sys_munmap(r->base, r->map_len) != 0) {
-		*os_err = errno;
+	if (sys_munmap(r->base, r->map_len) != 0)
 		st = MG_EUNMAP;
-	}
+	saved = errno;
 	mg_wipe(r, sizeof *r);
 	free(r);
+	errno = saved;
 	return st;
 }

@@ -32,9 +32,8 @@ static size_t page;
 static mg_region *must_new(size_t size)
 {
 	mg_region *r = NULL;
-	int err;
 
-	CHECK(mg_region_new(size, 1, &r, &err) == MG_OK);
+	CHECK(mg_region_new(size, 1, &r) == MG_OK);
 	return r;
 }
 
@@ -43,7 +42,6 @@ static void test_layout(void)
 	size_t sizes[] = {1, 15, 16, 17, 32, 100, 4079, 4080, 4081, 4095, 4096,
 			  4097, 8192, 3 * 1024 * 1024 + 5};
 	size_t i, j;
-	int err;
 
 	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		size_t n = sizes[i];
@@ -69,35 +67,33 @@ static void test_layout(void)
 		CHECK(j == n);
 		memset(r->data, 0xA5, n);
 		CHECK(mg_region_verify(r) == MG_OK);
-		CHECK(mg_region_free(r, &err) == MG_OK);
+		CHECK(mg_region_free(r) == MG_OK);
 	}
 }
 
 static void test_invalid_sizes(void)
 {
 	mg_region *r = (mg_region *)1;
-	int err;
 
 	CHECK(mg_pages_for(0) == 0);
 	CHECK(mg_pages_for(SIZE_MAX) == 0);
 	CHECK(mg_pages_for(SIZE_MAX - page) == 0);
-	CHECK(mg_region_new(0, 1, &r, &err) == MG_EINVAL && r == NULL);
-	CHECK(mg_region_new(SIZE_MAX, 1, &r, &err) == MG_EINVAL);
-	CHECK(mg_region_new(SIZE_MAX - 3 * page, 1, &r, &err) != MG_OK);
+	CHECK(mg_region_new(0, 1, &r) == MG_EINVAL && r == NULL);
+	CHECK(mg_region_new(SIZE_MAX, 1, &r) == MG_EINVAL);
+	CHECK(mg_region_new(SIZE_MAX - 3 * page, 1, &r) != MG_OK);
 
 	r = must_new(32);
-	CHECK(mg_region_place(r, 0, &err) == MG_EINVAL);
-	CHECK(mg_region_place(r, r->pages_len, &err) == MG_EINVAL);
-	CHECK(mg_region_place(r, r->pages_len - MG_CANARY_LEN, &err) == MG_OK);
-	CHECK(mg_region_place(r, r->pages_len - MG_CANARY_LEN + 1, &err) ==
+	CHECK(mg_region_place(r, 0) == MG_EINVAL);
+	CHECK(mg_region_place(r, r->pages_len) == MG_EINVAL);
+	CHECK(mg_region_place(r, r->pages_len - MG_CANARY_LEN) == MG_OK);
+	CHECK(mg_region_place(r, r->pages_len - MG_CANARY_LEN + 1) ==
 	      MG_EINVAL);
-	CHECK(mg_region_free(r, &err) == MG_OK);
+	CHECK(mg_region_free(r) == MG_OK);
 }
 
 static void test_canaries(void)
 {
 	mg_region *r;
-	int err;
 
 	/* leading canary */
 	r = must_new(20);
@@ -109,57 +105,70 @@ static void test_canaries(void)
 	r->data[20] ^= 0xFF;
 	CHECK(mg_region_verify(r) == MG_ECANARY);
 	/* free still frees, and reports nothing else */
-	CHECK(mg_region_free(r, &err) == MG_OK);
+	CHECK(mg_region_free(r) == MG_OK);
+
+	/* recycle: clears an intact region, leaves a corrupted one as it is */
+	r = must_new(20);
+	r->data[0] = 9;
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_OK);
+	CHECK(mg_region_recycle(r) == MG_OK && r->prot == MG_PROT_RW);
+	CHECK(r->data[0] == 0 && r->data[-1] == 0);
+	CHECK(mg_region_place(r, 20) == MG_OK);
+	r->data[0] = 9;
+	r->data[20] ^= 1;
+	CHECK(mg_region_recycle(r) == MG_ECANARY && r->data[0] == 9);
+	CHECK(mg_region_protect(r, MG_PROT_NONE) == MG_OK);
+	CHECK(mg_region_recycle(r) == MG_EPROTECT);
+	CHECK(mg_region_free(r) == MG_OK);
 
 	/* padding before the leading canary */
 	r = must_new(20);
 	r->data[-MG_CANARY_LEN - 1] = 7;
 	CHECK(mg_region_verify(r) == MG_ECANARY);
-	CHECK(mg_region_free(r, &err) == MG_OK);
+	CHECK(mg_region_free(r) == MG_OK);
 
 	/* a 16-multiple has no tail: its overflow lands on the guard page */
 	r = must_new(32);
 	CHECK(r->tail_len == 0);
-	CHECK(mg_region_free(r, &err) == MG_OK);
+	CHECK(mg_region_free(r) == MG_OK);
 }
 
 static void test_protect_clear_place(void)
 {
 	mg_region *r = must_new(100);
 	unsigned char old[MG_CANARY_LEN];
-	int err;
 
-	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK && r->prot == MG_PROT_RO);
-	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK); /* idempotent */
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_OK && r->prot == MG_PROT_RO);
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_OK); /* idempotent */
 	CHECK(mg_region_verify(r) == MG_OK);          /* readable */
-	CHECK(mg_region_protect(r, MG_PROT_RW, &err) == MG_OK && r->prot == MG_PROT_RW);
-	CHECK(mg_region_protect(r, 3, &err) == MG_EINVAL && r->prot == MG_PROT_RW);
-	CHECK(mg_region_protect(r, -1, &err) == MG_EINVAL);
+	CHECK(mg_region_protect(r, MG_PROT_RW) == MG_OK && r->prot == MG_PROT_RW);
+	CHECK(mg_region_protect(r, 3) == MG_EINVAL && r->prot == MG_PROT_RW);
+	CHECK(mg_region_protect(r, -1) == MG_EINVAL);
 	/* no access, then back: the data survives */
 	r->data[0] = 0x77;
-	CHECK(mg_region_protect(r, MG_PROT_NONE, &err) == MG_OK);
-	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK && r->data[0] == 0x77);
-	CHECK(mg_region_protect(r, MG_PROT_NONE, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_NONE) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_OK && r->data[0] == 0x77);
+	CHECK(mg_region_protect(r, MG_PROT_NONE) == MG_OK);
 	CHECK(mg_region_verify(r) == MG_EPROTECT); /* and no fault */
-	CHECK(mg_region_clear(r, &err) == MG_OK && r->prot == MG_PROT_RW);
+	CHECK(mg_region_clear(r) == MG_OK && r->prot == MG_PROT_RW);
 	CHECK(r->data[0] == 0);
-	CHECK(mg_region_place(r, 100, &err) == MG_OK);
+	CHECK(mg_region_place(r, 100) == MG_OK);
 	memset(r->data, 0x5A, r->size);
-	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_OK);
 	/* clear makes it writable again and wipes data and canaries */
-	CHECK(mg_region_clear(r, &err) == MG_OK && r->prot == MG_PROT_RW);
+	CHECK(mg_region_clear(r) == MG_OK && r->prot == MG_PROT_RW);
 	CHECK(r->data[0] == 0 && r->data[99] == 0 && r->data[-1] == 0);
 	memcpy(old, r->canary, sizeof old);
-	CHECK(mg_region_place(r, 7, &err) == MG_OK);
+	CHECK(mg_region_place(r, 7) == MG_OK);
 	CHECK(r->size == 7 && r->tail_len == 9);
 	CHECK(memcmp(old, r->canary, sizeof old) != 0);
 	CHECK(mg_region_verify(r) == MG_OK);
-	CHECK(mg_region_free(r, &err) == MG_OK);
+	CHECK(mg_region_free(r) == MG_OK);
 
 	/* a frozen region frees fine */
 	r = must_new(10);
-	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK);
-	CHECK(mg_region_free(r, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_OK);
+	CHECK(mg_region_free(r) == MG_OK);
 }
 
 /* Canaries from the pool differ, across refills too. */
@@ -168,29 +177,28 @@ static void test_canary_pool(void)
 	enum { N = 200 }; /* more than three pool refills */
 	static unsigned char seen[N][MG_CANARY_LEN];
 	mg_region *r = must_new(32);
-	int i, j, dup = 0, err;
+	int i, j, dup = 0;
 
 	for (i = 0; i < N; i++) {
-		CHECK(mg_region_clear(r, &err) == MG_OK);
-		CHECK(mg_region_place(r, 32, &err) == MG_OK);
+		CHECK(mg_region_clear(r) == MG_OK);
+		CHECK(mg_region_place(r, 32) == MG_OK);
 		memcpy(seen[i], r->canary, MG_CANARY_LEN);
 		for (j = 0; j < i; j++)
 			dup |= memcmp(seen[i], seen[j], MG_CANARY_LEN) == 0;
 	}
 	CHECK(!dup);
-	CHECK(mg_region_free(r, &err) == MG_OK);
+	CHECK(mg_region_free(r) == MG_OK);
 }
 
 static void test_util(void)
 {
 	unsigned char a[64], b[64], z[64] = {0};
 	unsigned long long limit = 0;
-	int err;
 
-	CHECK(mg_random(a, sizeof a, &err) == MG_OK);
-	CHECK(mg_random(b, sizeof b, &err) == MG_OK);
+	CHECK(mg_random(a, sizeof a) == MG_OK);
+	CHECK(mg_random(b, sizeof b) == MG_OK);
 	CHECK(memcmp(a, b, sizeof a) != 0);
-	CHECK(mg_random(a, 0, &err) == MG_OK);
+	CHECK(mg_random(a, 0) == MG_OK);
 	CHECK(mg_equal(a, a, sizeof a) == 1);
 	CHECK(mg_equal(a, b, sizeof a) == 0);
 	CHECK(mg_equal(a, b, 0) == 1);
@@ -200,7 +208,7 @@ static void test_util(void)
 	mg_wipe(a, sizeof a);
 	CHECK(memcmp(a, z, sizeof a) == 0);
 	mg_wipe(NULL, 0);
-	CHECK(mg_memlock_limit(&limit, &err) == MG_OK && limit > 0);
+	CHECK(mg_memlock_limit(&limit) == MG_OK && limit > 0);
 }
 
 /* Each OS failure maps to its status, with errno, and leaks nothing (ASan's
@@ -221,38 +229,37 @@ static void test_faults(void)
 	};
 	size_t i;
 	mg_region *r;
-	int err;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		r = (mg_region *)1;
-		err = 0;
+		errno = 0;
 		mg_canary_pool_empty();
 		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
-		CHECK(mg_region_new(64, 1, &r, &err) == cases[i].want);
-		CHECK(err == cases[i].err);
+		CHECK(mg_region_new(64, 1, &r) == cases[i].want);
+		CHECK(errno == cases[i].err);
 		CHECK(r == NULL);
 		mg_fault_clear();
 	}
 
 	/* without locking, mlock is never called */
 	mg_fault_set(MG_F_MLOCK, 0, EPERM);
-	CHECK(mg_region_new(64, 0, &r, &err) == MG_OK && r->locked == 0);
+	CHECK(mg_region_new(64, 0, &r) == MG_OK && r->locked == 0);
 	mg_fault_clear();
 
 	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
-	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_EPROTECT && err == ENOMEM);
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_EPROTECT && errno == ENOMEM);
 	CHECK(r->prot == MG_PROT_RW);
 
 	mg_canary_pool_empty();
 	mg_fault_set(MG_F_RANDOM, 0, EIO);
-	CHECK(mg_region_clear(r, &err) == MG_OK);
-	CHECK(mg_region_place(r, 8, &err) == MG_ERANDOM && err == EIO);
+	CHECK(mg_region_clear(r) == MG_OK);
+	CHECK(mg_region_place(r, 8) == MG_ERANDOM && errno == EIO);
 	mg_fault_clear();
-	CHECK(mg_region_place(r, 8, &err) == MG_OK);
+	CHECK(mg_region_place(r, 8) == MG_OK);
 
-	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_OK);
 	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
-	CHECK(mg_region_clear(r, &err) == MG_EPROTECT && err == ENOMEM);
+	CHECK(mg_region_clear(r) == MG_EPROTECT && errno == ENOMEM);
 	mg_fault_clear();
 
 	/* free reports a failed unmap and still frees the metadata; the
@@ -261,23 +268,23 @@ static void test_faults(void)
 		unsigned char *base = r->base;
 		size_t len = r->map_len;
 		mg_fault_set(MG_F_MUNMAP, 0, EINVAL);
-		CHECK(mg_region_free(r, &err) == MG_EUNMAP && err == EINVAL);
+		CHECK(mg_region_free(r) == MG_EUNMAP && errno == EINVAL);
 		mg_fault_clear();
 		CHECK(munmap(base, len) == 0);
 	}
 
 	/* a frozen region whose unfreeze fails is still unmapped */
 	r = must_new(64);
-	CHECK(mg_region_protect(r, MG_PROT_RO, &err) == MG_OK);
+	CHECK(mg_region_protect(r, MG_PROT_RO) == MG_OK);
 	mg_fault_set(MG_F_MPROTECT, 0, ENOMEM);
-	CHECK(mg_region_free(r, &err) == MG_EPROTECT);
+	CHECK(mg_region_free(r) == MG_EPROTECT);
 	mg_fault_clear();
 
 	{
 		unsigned char buf[8];
 		mg_fault_set(MG_F_RANDOM, 0, EIO);
-		CHECK(mg_random(buf, sizeof buf, &err) == MG_ERANDOM);
-		CHECK(err == EIO);
+		CHECK(mg_random(buf, sizeof buf) == MG_ERANDOM);
+		CHECK(errno == EIO);
 		mg_fault_clear();
 	}
 }

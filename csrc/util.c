@@ -40,16 +40,13 @@ int mg_equal(const void *a, const void *b, size_t n)
 	return (int)(1 & ((d - 1) >> 8));
 }
 
-int mg_random(void *buf, size_t n, int *os_err)
+int mg_random(void *buf, size_t n)
 {
 	unsigned char *p = buf;
 
-	*os_err = 0;
 #ifdef MG_FAULT_INJECTION
-	if (mg_fault_hit(MG_F_RANDOM)) {
-		*os_err = errno;
+	if (mg_fault_hit(MG_F_RANDOM))
 		return MG_ERANDOM;
-	}
 #endif
 	while (n > 0) {
 #if defined(__linux__)
@@ -57,15 +54,12 @@ int mg_random(void *buf, size_t n, int *os_err)
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			*os_err = errno;
 			return MG_ERANDOM;
 		}
 #else
 		size_t got = n < 256 ? n : 256; /* getentropy's limit */
-		if (getentropy(p, got) != 0) {
-			*os_err = errno;
+		if (getentropy(p, got) != 0)
 			return MG_ERANDOM;
-		}
 #endif
 		p += got;
 		n -= (size_t)got;
@@ -73,15 +67,12 @@ int mg_random(void *buf, size_t n, int *os_err)
 	return MG_OK;
 }
 
-int mg_memlock_limit(unsigned long long *cur, int *os_err)
+int mg_memlock_limit(unsigned long long *cur)
 {
 	struct rlimit rl;
 
-	*os_err = 0;
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
-		*os_err = errno;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)
 		return MG_EINVAL;
-	}
 	*cur = rl.rlim_cur == RLIM_INFINITY ? (unsigned long long)-1
 					    : (unsigned long long)rl.rlim_cur;
 	return MG_OK;
