@@ -1,6 +1,7 @@
 package memguard
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 	"testing"
@@ -140,4 +141,45 @@ func TestPurgeLosesEnclaveKey(t *testing.T) {
 	fresh, err := NewEnclave(pattern(16))
 	require.NoError(t, err, "the library works after Purge")
 	assert.Equal(t, pattern(16), open(t, fresh))
+}
+
+// Chunks authenticate their place: every rearrangement fails.
+func TestEnclaveChunksAreBound(t *testing.T) {
+	size := 2*sealChunk + 100 // three chunks
+	a, err := NewEnclave(pattern(size))
+	require.NoError(t, err)
+	b, err := NewEnclave(pattern(size))
+	require.NoError(t, err)
+	require.Len(t, a.sealed, sealedSize(size))
+	chunk := func(e *Enclave, i int) []byte {
+		start := nonceSize + i*(sealChunk+tagSize)
+		return e.sealed[start : start+sealChunk+tagSize]
+	}
+	mutated := func(change func(s []byte) []byte) *Enclave {
+		return &Enclave{key: a.key, sealed: change(bytes.Clone(a.sealed)), size: a.size}
+	}
+	for name, e := range map[string]*Enclave{
+		"chunks swapped": mutated(func(s []byte) []byte {
+			c0, c1 := bytes.Clone(chunk(a, 0)), bytes.Clone(chunk(a, 1))
+			copy(s[nonceSize:], c1)
+			copy(s[nonceSize+len(c0):], c0)
+			return s
+		}),
+		"chunk from another enclave of the same size": mutated(func(s []byte) []byte {
+			copy(s[nonceSize:], chunk(b, 0))
+			return s
+		}),
+		"last chunk dropped":   mutated(func(s []byte) []byte { return s[:nonceSize+2*(sealChunk+tagSize)] }),
+		"a byte appended":      mutated(func(s []byte) []byte { return append(s, 0) }),
+		"nonce only":           mutated(func(s []byte) []byte { return s[:nonceSize] }),
+		"shorter than a nonce": mutated(func(s []byte) []byte { return s[:5] }),
+		"size claims one less": {key: a.key, sealed: a.sealed, size: size - 1},
+	} {
+		before := Stats().LiveBuffers
+		buf, err := e.Open()
+		assert.ErrorIs(t, err, ErrDecryption, name)
+		assert.Nil(t, buf, name)
+		assert.Equal(t, before, Stats().LiveBuffers, name)
+	}
+	assert.Equal(t, pattern(size), open(t, a), "the original still opens")
 }
