@@ -139,15 +139,16 @@ func takeCached(size int, policy LockPolicy) (*region, error) {
 }
 
 // releaseRegion takes r out of the live accounts, checks its canaries and
-// wipes it: into the cache if it is intact and there is room, unmapped
-// otherwise. It reports a broken canary or, failing that, an OS error.
-func releaseRegion(r *region) error {
+// wipes it: into the cache if reuse is wanted, it is intact and there is
+// room, unmapped otherwise. It reports a broken canary or, failing that, an
+// OS error.
+func releaseRegion(r *region, reuse bool) error {
 	liveBuffers.Add(-1)
 	if r.lockedBytes() == 0 {
 		unlockedBuffers.Add(-1)
 	}
 	var err error
-	if int(r.pages_len) <= cacheMaxBytes {
+	if reuse && int(r.pages_len) <= cacheMaxBytes {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil
 		}

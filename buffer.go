@@ -304,7 +304,7 @@ func (b *Buffer) Destroy() error {
 	b.dead.Store(true)
 	b.rw.Lock()
 	defer b.rw.Unlock()
-	b.release()
+	b.release(true)
 	err := b.freeErr
 	b.freeErr = nil
 	return err
@@ -389,13 +389,14 @@ func (b *Buffer) unlock() {
 // last one out reaps again.
 func (b *Buffer) reap() {
 	if b.rw.TryLock() {
-		b.release()
+		b.release(true)
 		b.rw.Unlock()
 	}
 }
 
-// release frees the region once. The caller holds rw for writing.
-func (b *Buffer) release() {
+// release frees the region once, keeping it for reuse if reuse is set.
+// The caller holds rw for writing.
+func (b *Buffer) release(reuse bool) {
 	r := b.region
 	if r == nil {
 		return
@@ -405,7 +406,7 @@ func (b *Buffer) release() {
 	}
 	b.protMu.Lock()
 	b.region, b.data = nil, nil
-	b.freeErr = b.noteCanary(releaseRegion(r))
+	b.freeErr = b.noteCanary(releaseRegion(r, reuse))
 	b.protMu.Unlock()
 	buffers.remove(b)
 }
@@ -415,7 +416,7 @@ func (b *Buffer) release() {
 func (b *Buffer) kill() {
 	b.dead.Store(true)
 	if b.rw.TryLock() {
-		b.release()
+		b.release(false) // Purge empties the cache anyway
 		b.rw.Unlock()
 		return
 	}

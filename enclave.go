@@ -176,7 +176,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 		return nil, ErrDestroyed
 	}
 	b.dead.Store(true)
-	b.release()
+	b.release(true)
 	return e, nil
 }
 
