@@ -31,72 +31,71 @@ type Enclave struct {
 // An enclave is sealed in chunks of sealChunk bytes, each its own
 // XChaCha20-Poly1305 message, laid out as
 //
-//	base nonce (24) | chunk 0 ciphertext+tag | chunk 1 ciphertext+tag | ...
+//	base nonce (24) | plaintext length (8) | chunk 0 | chunk 1 | ...
 //
-// Chunk i's nonce is the enclave's random base nonce with i XORed into its
-// last 8 bytes, and every chunk's associated data is the plaintext length:
-// reordered, truncated, extended or spliced chunks fail to authenticate.
+// where each chunk is its ciphertext and tag. Chunk i's nonce is the base
+// nonce with i XORed into its last 8 bytes, and every chunk's associated
+// data is the length: reordered, truncated, extended or spliced chunks
+// fail to authenticate.
 //
 // Chunking bounds each call into the cipher's assembly, which the Go
 // runtime cannot preempt, to about 25 us: a garbage collection waiting to
 // scan the goroutine would otherwise stall for the whole message (366 us
 // per MiB here), and did, halving the throughput of large seals.
 const (
-	sealChunk = 64 << 10
-	nonceSize = chacha20poly1305.NonceSizeX
-	tagSize   = chacha20poly1305.Overhead
+	sealChunk  = 64 << 10
+	nonceSize  = chacha20poly1305.NonceSizeX
+	tagSize    = chacha20poly1305.Overhead
+	headerSize = nonceSize + 8
 )
 
 // sealedSize is the length of an enclave of n plaintext bytes.
 func sealedSize(n int) int {
-	return nonceSize + n + (n+sealChunk-1)/sealChunk*tagSize
+	return headerSize + n + (n+sealChunk-1)/sealChunk*tagSize
 }
 
-// chunkCipher holds what sealing or opening one enclave reuses per chunk.
-type chunkCipher struct {
-	aead  cipher.AEAD
-	base  []byte // the enclave's base nonce
-	nonce [nonceSize]byte
-	ad    [8]byte
-}
-
-func newChunkCipher(key, base []byte, size int) (*chunkCipher, error) {
-	aead, err := chacha20poly1305.NewX(key)
-	if err != nil {
-		return nil, err
+// chunkNonce returns chunk i's nonce: the base nonce itself for chunk 0, so
+// that a one-chunk enclave needs no scratch; later chunks build theirs in
+// *scratch, allocated once.
+func chunkNonce(base []byte, i int, scratch *[]byte) []byte {
+	if i == 0 {
+		return base
 	}
-	c := &chunkCipher{aead: aead, base: base}
-	binary.BigEndian.PutUint64(c.ad[:], uint64(size))
-	return c, nil
-}
-
-func (c *chunkCipher) nonceFor(i int) []byte {
-	copy(c.nonce[:], c.base)
+	if *scratch == nil {
+		*scratch = make([]byte, nonceSize)
+	}
+	nonce := *scratch
 	var ctr [8]byte
 	binary.BigEndian.PutUint64(ctr[:], uint64(i))
-	subtle.XORBytes(c.nonce[nonceSize-8:], c.nonce[nonceSize-8:], ctr[:])
-	return c.nonce[:]
+	copy(nonce, base)
+	subtle.XORBytes(nonce[nonceSize-8:], nonce[nonceSize-8:], ctr[:])
+	return nonce
 }
 
-// seal appends the chunks of plaintext to dst, which has room for them.
-func (c *chunkCipher) seal(dst, plaintext []byte) []byte {
+// sealChunks appends the chunks of plaintext to sealed, which holds the
+// header and has room for them.
+func sealChunks(aead cipher.AEAD, sealed, plaintext []byte) []byte {
+	base, length := sealed[:nonceSize], sealed[nonceSize:headerSize]
+	var scratch []byte
 	for i := 0; len(plaintext) > 0; i++ {
 		m := min(sealChunk, len(plaintext))
-		dst = c.aead.Seal(dst, c.nonceFor(i), plaintext[:m], c.ad[:])
+		sealed = aead.Seal(sealed, chunkNonce(base, i, &scratch), plaintext[:m], length)
 		plaintext = plaintext[m:]
 	}
-	return dst
+	return sealed
 }
 
-// open decrypts the chunks in sealed straight into dst, which must be
-// exactly as long as the plaintext.
-func (c *chunkCipher) open(dst, sealed []byte) error {
-	if len(sealed) != sealedSize(len(dst))-nonceSize {
+// openChunks decrypts sealed straight into dst, which must be exactly as
+// long as the plaintext.
+func openChunks(aead cipher.AEAD, dst, sealed []byte) error {
+	if len(sealed) != sealedSize(len(dst)) || binary.BigEndian.Uint64(sealed[nonceSize:headerSize]) != uint64(len(dst)) {
 		return ErrDecryption
 	}
+	base, length, body := sealed[:nonceSize], sealed[nonceSize:headerSize], sealed[headerSize:]
+	var scratch []byte
 	for i := 0; len(dst) > 0; i++ {
 		m := min(sealChunk, len(dst))
-		out, err := c.aead.Open(dst[:0], c.nonceFor(i), sealed[:m+tagSize], c.ad[:])
+		out, err := aead.Open(dst[:0], chunkNonce(base, i, &scratch), body[:m+tagSize], length)
 		if err != nil {
 			return ErrDecryption
 		}
@@ -104,7 +103,7 @@ func (c *chunkCipher) open(dst, sealed []byte) error {
 			wipeBytes(out)
 			return fmt.Errorf("%w: plaintext not decrypted in place", ErrDecryption)
 		}
-		dst, sealed = dst[m:], sealed[m+tagSize:]
+		dst, body = dst[m:], body[m+tagSize:]
 	}
 	return nil
 }
@@ -185,11 +184,12 @@ func seal(plaintext []byte) (*Enclave, error) {
 	if len(plaintext) == 0 {
 		return nil, sizeError(0)
 	}
-	// sealed holds the base nonce; the chunks go into its capacity.
-	sealed := make([]byte, nonceSize, sealedSize(len(plaintext)))
-	if err := randomBytes(sealed); err != nil {
+	// sealed holds the header; the chunks go into its capacity.
+	sealed := make([]byte, headerSize, sealedSize(len(plaintext)))
+	if err := randomBytes(sealed[:nonceSize]); err != nil {
 		return nil, err
 	}
+	binary.BigEndian.PutUint64(sealed[nonceSize:], uint64(len(plaintext)))
 	// A Purge between fetching the key and using it destroys the key: then
 	// seal again under the fresh one.
 	for attempt := 0; ; attempt++ {
@@ -198,11 +198,11 @@ func seal(plaintext []byte) (*Enclave, error) {
 			return nil, err
 		}
 		err = key.WithKey(func(k []byte) error {
-			c, err := newChunkCipher(k, sealed[:nonceSize], len(plaintext))
+			aead, err := chacha20poly1305.NewX(k)
 			if err != nil {
 				return err
 			}
-			c.seal(sealed, plaintext)
+			sealChunks(aead, sealed, plaintext)
 			return nil
 		})
 		// As with buffers, a purge marks the coffer before wiping the key:
@@ -237,14 +237,11 @@ func (e *Enclave) Open() (*Buffer, error) {
 	}
 	b, err := newFrozenBuffer(e.size, func(dst []byte) error {
 		err := e.key.WithKey(func(k []byte) error {
-			if len(e.sealed) < nonceSize {
-				return ErrDecryption
-			}
-			c, err := newChunkCipher(k, e.sealed[:nonceSize], e.size)
+			aead, err := chacha20poly1305.NewX(k)
 			if err != nil {
 				return err
 			}
-			return c.open(dst, e.sealed[nonceSize:])
+			return openChunks(aead, dst, e.sealed)
 		})
 		if errors.Is(err, ErrCofferDestroyed) {
 			return fmt.Errorf("%w: the key was purged", ErrDecryption)

@@ -152,7 +152,7 @@ func TestEnclaveChunksAreBound(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, a.sealed, sealedSize(size))
 	chunk := func(e *Enclave, i int) []byte {
-		start := nonceSize + i*(sealChunk+tagSize)
+		start := headerSize + i*(sealChunk+tagSize)
 		return e.sealed[start : start+sealChunk+tagSize]
 	}
 	mutated := func(change func(s []byte) []byte) *Enclave {
@@ -161,17 +161,18 @@ func TestEnclaveChunksAreBound(t *testing.T) {
 	for name, e := range map[string]*Enclave{
 		"chunks swapped": mutated(func(s []byte) []byte {
 			c0, c1 := bytes.Clone(chunk(a, 0)), bytes.Clone(chunk(a, 1))
-			copy(s[nonceSize:], c1)
-			copy(s[nonceSize+len(c0):], c0)
+			copy(s[headerSize:], c1)
+			copy(s[headerSize+len(c0):], c0)
 			return s
 		}),
 		"chunk from another enclave of the same size": mutated(func(s []byte) []byte {
-			copy(s[nonceSize:], chunk(b, 0))
+			copy(s[headerSize:], chunk(b, 0))
 			return s
 		}),
-		"last chunk dropped":   mutated(func(s []byte) []byte { return s[:nonceSize+2*(sealChunk+tagSize)] }),
+		"last chunk dropped":   mutated(func(s []byte) []byte { return s[:headerSize+2*(sealChunk+tagSize)] }),
 		"a byte appended":      mutated(func(s []byte) []byte { return append(s, 0) }),
-		"nonce only":           mutated(func(s []byte) []byte { return s[:nonceSize] }),
+		"header only":          mutated(func(s []byte) []byte { return s[:headerSize] }),
+		"length field changed": mutated(func(s []byte) []byte { s[headerSize-1] ^= 1; return s }),
 		"shorter than a nonce": mutated(func(s []byte) []byte { return s[:5] }),
 		"size claims one less": {key: a.key, sealed: a.sealed, size: size - 1},
 	} {

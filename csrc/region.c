@@ -137,10 +137,13 @@ int mg_region_new(size_t size, int lock, mg_region **out)
 	r->pages = r->base + page;
 	r->pages_len = pages_len;
 
-	st = MG_EPROTECT;
 	if (sys_mprotect(r->pages, pages_len, PROT_READ | PROT_WRITE) != 0 ||
-	    advise(r) != 0)
+	    advise(r) != 0) {
+		/* ENOMEM here means the split into guard and data mappings
+		 * needed more than vm.max_map_count allows: out of mappings. */
+		st = errno == ENOMEM ? MG_ENOMEM : MG_EPROTECT;
 		goto fail;
+	}
 	if (lock) {
 		st = MG_ELOCK;
 		if (sys_mlock(r->pages, pages_len) != 0)

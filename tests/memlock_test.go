@@ -117,6 +117,45 @@ func init() {
 	}
 }
 
+func init() {
+	// vm.max_map_count (65530 by default): every buffer costs mappings, and
+	// running out must be ErrOutOfMemory, never a crash.
+	children["map count limit"] = func() {
+		memguard.SetLockPolicy(memguard.LockDisabled) // tens of thousands of pages
+		keep := make([]*memguard.Buffer, 0, 70000)
+		var err error
+		for len(keep) < cap(keep) {
+			var b *memguard.Buffer
+			if b, err = memguard.NewBuffer(32); err != nil {
+				check(b == nil, "nil buffer on error")
+				break
+			}
+			keep = append(keep, b)
+		}
+		check(errors.Is(err, memguard.ErrOutOfMemory), "ErrOutOfMemory, got %v after %d buffers", err, len(keep))
+		check(errors.Is(err, syscall.ENOMEM), "errno kept: %v", err)
+		check(strings.Contains(err.Error(), "vm.max_map_count"), "message names the limit: %v", err)
+		for i := 0; i < len(keep); i += 499 {
+			ok, err := keep[i].EqualTo(make([]byte, 32))
+			check(ok && err == nil, "buffer %d intact: %v", i, err)
+		}
+		for _, b := range keep[:100] {
+			check(b.Destroy() == nil, "destroy")
+		}
+		b, err := memguard.NewBuffer(32)
+		check(err == nil, "allocation after freeing: %v", err)
+		b.Destroy()
+		fmt.Printf("mapping limit hit after %d buffers\n", len(keep))
+	}
+}
+
+func TestMapCountLimit(t *testing.T) {
+	res := runChild(t, "map count limit")
+	require.Equal(t, 0, res.exitCode, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+	assert.Contains(t, res.stdout, "mapping limit hit after")
+	t.Log(strings.TrimSpace(strings.SplitN(res.stdout, "\n", 2)[0]))
+}
+
 // asNobody runs the child as an unprivileged user from a copy of the test
 // binary that user can execute.
 func asNobody(t *testing.T) func(*exec.Cmd) {
