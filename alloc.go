@@ -138,17 +138,21 @@ func takeCached(size int, policy LockPolicy) (*region, error) {
 	return r, nil
 }
 
-// releaseRegion takes r out of the live accounts, checks its canaries and
-// wipes it: into the cache if reuse is wanted, it is intact and there is
-// room, unmapped otherwise. It reports a broken canary or, failing that, an
-// OS error.
-func releaseRegion(r *region, reuse bool) error {
+// retireRegion takes r out of the live accounts.
+func retireRegion(r *region) {
 	liveBuffers.Add(-1)
 	if r.lockedBytes() == 0 {
 		unlockedBuffers.Add(-1)
 	}
+}
+
+// releaseRegion takes r out of the live accounts, checks its canaries and
+// wipes it: into the cache if it is intact and there is room, unmapped
+// otherwise. It reports a broken canary or, failing that, an OS error.
+func releaseRegion(r *region) error {
+	retireRegion(r)
 	var err error
-	if reuse && int(r.pages_len) <= cacheMaxBytes {
+	if int(r.pages_len) <= cacheMaxBytes {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil
 		}
@@ -184,9 +188,18 @@ func unmapRegion(r *region) error {
 	return r.free()
 }
 
-// drainCache unmaps every cached region and reports how many there were.
-func drainCache() int {
+// unmapRegions is unmapRegion for many regions, in one batch.
+func unmapRegions(rs []*region) error {
+	for _, r := range rs {
+		lockedBytes.Add(-int64(r.lockedBytes()))
+	}
+	return freeRegions(rs)
+}
+
+// takeCache empties the cache and returns what it held.
+func takeCache() []*region {
 	cache.mu.Lock()
+	defer cache.mu.Unlock()
 	var all []*region
 	for pages, stack := range cache.byPages {
 		all = append(all, stack...)
@@ -194,9 +207,12 @@ func drainCache() int {
 	}
 	cache.bytes = 0
 	cachedRegions.Add(-int64(len(all)))
-	cache.mu.Unlock()
-	for _, r := range all {
-		unmapRegion(r)
-	}
+	return all
+}
+
+// drainCache unmaps every cached region and reports how many there were.
+func drainCache() int {
+	all := takeCache()
+	unmapRegions(all)
 	return len(all)
 }

@@ -304,7 +304,7 @@ func (b *Buffer) Destroy() error {
 	b.dead.Store(true)
 	b.rw.Lock()
 	defer b.rw.Unlock()
-	b.release(true)
+	b.release()
 	err := b.freeErr
 	b.freeErr = nil
 	return err
@@ -389,14 +389,13 @@ func (b *Buffer) unlock() {
 // last one out reaps again.
 func (b *Buffer) reap() {
 	if b.rw.TryLock() {
-		b.release(true)
+		b.release()
 		b.rw.Unlock()
 	}
 }
 
-// release frees the region once, keeping it for reuse if reuse is set.
-// The caller holds rw for writing.
-func (b *Buffer) release(reuse bool) {
+// release frees the region once. The caller holds rw for writing.
+func (b *Buffer) release() {
 	r := b.region
 	if r == nil {
 		return
@@ -406,25 +405,35 @@ func (b *Buffer) release(reuse bool) {
 	}
 	b.protMu.Lock()
 	b.region, b.data = nil, nil
-	b.freeErr = b.noteCanary(releaseRegion(r, reuse))
+	b.freeErr = b.noteCanary(releaseRegion(r))
 	b.protMu.Unlock()
 	buffers.remove(b)
 }
 
-// kill is Purge's destroy: it never waits. If the Buffer is in use, it wipes
-// the data under the user, and the user frees the region on leaving.
-func (b *Buffer) kill() {
+// kill is Purge's destroy: it never waits. An idle Buffer's region is
+// detached and appended to batch, for the caller to unmap together with
+// others; a Buffer in use is wiped under its user, who frees the region on
+// leaving.
+func (b *Buffer) kill(batch []*region) []*region {
 	b.dead.Store(true)
 	if b.rw.TryLock() {
-		b.release(false) // Purge empties the cache anyway
+		if r := b.region; r != nil {
+			b.protMu.Lock()
+			b.region, b.data = nil, nil
+			b.protMu.Unlock()
+			retireRegion(r)
+			buffers.remove(b)
+			batch = append(batch, r)
+		}
 		b.rw.Unlock()
-		return
+		return batch
 	}
 	b.protMu.Lock()
 	if b.region != nil {
 		b.region.wipeData()
 	}
 	b.protMu.Unlock()
+	return batch
 }
 
 // checkCanary compares the canary bytes next to the data; it costs two

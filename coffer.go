@@ -225,7 +225,7 @@ func (c *Coffer) Destroy() error {
 func (c *Coffer) Destroyed() bool { return c == nil || c.destroyed.Load() }
 
 // kill is Purge's Destroy: it never waits for a WithKey callback.
-func (c *Coffer) kill() { c.shutdown(c.store.kill) }
+func (c *Coffer) kill() { c.shutdown(func() { unmapRegions(c.store.kill(nil)) }) }
 
 // shutdown marks the Coffer destroyed, stops its goroutine and frees the
 // store with free, once.

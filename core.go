@@ -89,6 +89,18 @@ func (r *region) recycle() error {
 	return statusError(st, errno, int(r.size))
 }
 
+// freeRegions wipes and unmaps many regions at once, one munmap per run of
+// adjacent mappings; none of them may be used afterwards.
+func freeRegions(rs []*region) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	// *region and *C.mg_region are the same pointer; the slice holds only
+	// C pointers, so cgo allows passing its backing array.
+	st, errno := C.mg_regions_free((**C.mg_region)(unsafe.Pointer(&rs[0])), C.size_t(len(rs)))
+	return statusError(st, errno, 0)
+}
+
 // free wipes and unmaps the region; r must not be used afterwards.
 func (r *region) free() error {
 	size := int(r.size)

@@ -12,10 +12,11 @@ import "os"
 // working afterwards, sealing new enclaves under a fresh key.
 func Purge() {
 	purgeCoffers()
+	var batch []*region
 	for _, b := range buffers.snapshot() {
-		b.kill()
+		batch = b.kill(batch)
 	}
-	drainCache()
+	unmapRegions(append(batch, takeCache()...))
 }
 
 // SafeExit purges, then exits the process with code. Deferred functions do

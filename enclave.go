@@ -175,7 +175,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 		return nil, ErrDestroyed
 	}
 	b.dead.Store(true)
-	b.release(true)
+	b.release()
 	return e, nil
 }
 

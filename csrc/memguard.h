@@ -74,6 +74,10 @@ int mg_region_clear(mg_region *r);
 int mg_region_recycle(mg_region *r);
 /* Wipes and unmaps the region and frees r, whatever fails on the way. */
 int mg_region_free(mg_region *r);
+/* mg_region_free for n regions at once, reordering rs: adjacent mappings
+ * are unmapped by one munmap, which flushes the TLB once per run instead of
+ * once per region. */
+int mg_regions_free(mg_region **rs, size_t n);
 
 void mg_wipe(void *p, size_t n);
 /* 1 if the n bytes at a and b are equal, else 0; time depends only on n. */

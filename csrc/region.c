@@ -240,19 +240,50 @@ int mg_region_recycle(mg_region *r)
 
 int mg_region_free(mg_region *r)
 {
-	int st = mg_region_protect(r, MG_PROT_RW), saved;
+	return mg_regions_free(&r, 1);
+}
 
+static int by_base(const void *a, const void *b)
+{
+	const unsigned char *x = (*(mg_region *const *)a)->base;
+	const unsigned char *y = (*(mg_region *const *)b)->base;
+
+	return (x > y) - (x < y);
+}
+
+int mg_regions_free(mg_region **rs, size_t n)
+{
+	size_t i, j, len;
+	int st = MG_OK, saved = 0;
+
+	if (n == 0)
+		return MG_OK; /* and rs may be NULL, which qsort must not see */
 	/* All data pages, padding included: after an underflow it may hold
 	 * secret bytes too. If the pages could not be made writable, unmapping
 	 * still hands them back to the kernel, which zeroes them before reuse.
 	 * munmap drops the lock, so there is no munlock. */
-	if (st == MG_OK)
-		mg_wipe(r->pages, r->pages_len);
-	if (sys_munmap(r->base, r->map_len) != 0)
-		st = MG_EUNMAP;
-	saved = errno;
-	mg_wipe(r, sizeof *r);
-	free(r);
+	for (i = 0; i < n; i++) {
+		if (mg_region_protect(rs[i], MG_PROT_RW) == MG_OK) {
+			mg_wipe(rs[i]->pages, rs[i]->pages_len);
+		} else {
+			st = MG_EPROTECT;
+			saved = errno;
+		}
+	}
+	qsort(rs, n, sizeof *rs, by_base);
+	for (i = 0; i < n; i = j) {
+		len = rs[i]->map_len;
+		for (j = i + 1; j < n && rs[j]->base == rs[j - 1]->base + rs[j - 1]->map_len; j++)
+			len += rs[j]->map_len;
+		if (sys_munmap(rs[i]->base, len) != 0) {
+			st = MG_EUNMAP;
+			saved = errno;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		mg_wipe(rs[i], sizeof *rs[i]);
+		free(rs[i]);
+	}
 	errno = saved;
 	return st;
 }

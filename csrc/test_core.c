@@ -190,6 +190,45 @@ static void test_canary_pool(void)
 	CHECK(mg_region_free(r) == MG_OK);
 }
 
+static int mapped(const void *p)
+{
+	/* mprotect fails with ENOMEM on an address that is not mapped */
+	return mprotect((void *)((uintptr_t)p & ~(uintptr_t)(page - 1)), page, PROT_NONE) == 0 || errno != ENOMEM;
+}
+
+/* Batch free: adjacent or not, in any order, every region is unmapped. */
+static void test_regions_free(void)
+{
+	enum { N = 40 };
+	mg_region *rs[N], *keep[N / 4];
+	unsigned char *bases[N];
+	size_t i, k = 0;
+
+	for (i = 0; i < N; i++) {
+		rs[i] = must_new(1 + i * 300); /* one to three data pages */
+		bases[i] = rs[i]->base;
+		memset(rs[i]->data, 0x3C, rs[i]->size);
+	}
+	/* free three quarters, keeping every fourth, so runs are broken up */
+	for (i = 0; i < N; i++)
+		if (i % 4 == 0)
+			keep[k++] = rs[i];
+	for (i = 0, k = 0; i < N; i++)
+		if (i % 4 != 0)
+			rs[k++] = rs[i];
+	CHECK(mg_regions_free(rs, k) == MG_OK);
+	for (i = 0; i < N; i++)
+		CHECK(mapped(bases[i]) == (i % 4 == 0));
+	for (i = 0; i < N / 4; i++) {
+		CHECK(keep[i]->data[0] == 0x3C); /* the others are untouched */
+		CHECK(mg_region_verify(keep[i]) == MG_OK);
+	}
+	CHECK(mg_regions_free(keep, N / 4) == MG_OK);
+	for (i = 0; i < N; i += 4)
+		CHECK(!mapped(bases[i]));
+	CHECK(mg_regions_free(NULL, 0) == MG_OK);
+}
+
 static void test_util(void)
 {
 	unsigned char a[64], b[64], z[64] = {0};
@@ -300,6 +339,7 @@ int main(void)
 	test_protect_clear_place();
 	test_util();
 	test_canary_pool();
+	test_regions_free();
 	test_faults();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;
