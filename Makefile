@@ -26,7 +26,7 @@ all: test
 example:
 	$(GO) run ./examples/memguard_example
 
-test: fmt-check vet staticcheck test-c test-go test-fuzz example
+test: fmt-check vet staticcheck example test-c test-fuzz test-go
 
 $(BUILD)/test_core: $(CORE_SRC) $(CORE_HDR) csrc/test_core.c
 	@mkdir -p $(BUILD)
