@@ -64,9 +64,18 @@ func allocRegion(size int) (*region, error) {
 	policy := LockPolicy(lockPolicy.Load())
 	r, err := takeCached(size, policy)
 	if r == nil && err == nil {
-		r, err = mapRegion(size, policy)
-		if err != nil && (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)) && drainCache() > 0 {
-			r, err = mapRegion(size, policy)
+		lock := policy != LockDisabled
+		r, err = mapRegion(size, lock)
+		// Cached regions hold locked pages and mappings: hand them back
+		// before giving up, or settling for unlocked memory.
+		if (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)) && drainCache() > 0 {
+			r, err = mapRegion(size, lock)
+		}
+		if errors.Is(err, ErrMemoryLock) {
+			lockFailures.Add(1)
+			if policy == LockBestEffort {
+				r, err = mapRegion(size, false)
+			}
 		}
 	}
 	if err != nil {
@@ -79,15 +88,9 @@ func allocRegion(size int) (*region, error) {
 	return r, nil
 }
 
-// mapRegion maps a fresh region under the lock policy.
-func mapRegion(size int, policy LockPolicy) (*region, error) {
-	r, err := newRegion(size, policy != LockDisabled)
-	if errors.Is(err, ErrMemoryLock) {
-		lockFailures.Add(1)
-		if policy == LockBestEffort {
-			r, err = newRegion(size, false)
-		}
-	}
+// mapRegion maps a fresh region and counts its locked pages.
+func mapRegion(size int, lock bool) (*region, error) {
+	r, err := newRegion(size, lock)
 	if err == nil {
 		lockedBytes.Add(int64(r.lockedBytes()))
 	}
