@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"unsafe"
 
@@ -179,6 +180,49 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	return e, nil
 }
 
+// newAEAD returns the cipher for key and the copy of the key it keeps, to
+// wipe after use (nil if it cannot be found). x/crypto's NewX copies the
+// key into a value it allocates on the Go heap, and freed Go memory keeps
+// its contents: without the wipe, every seal and open left a copy of the
+// enclave key behind (101 after 100 opens, measured). The copy is found
+// only if the value has the shape it has in x/crypto, a struct holding
+// just the key; if a new x/crypto changes that, TestNoEnclaveKeyResidue
+// fails.
+func newAEAD(key []byte) (cipher.AEAD, *[keySize]byte, error) {
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !aeadHoldsOnlyKey(reflect.TypeOf(aead)) {
+		return aead, nil, nil
+	}
+	return aead, (*[keySize]byte)(reflect.ValueOf(aead).UnsafePointer()), nil
+}
+
+var aeadType struct {
+	once sync.Once
+	typ  reflect.Type
+}
+
+// aeadHoldsOnlyKey reports whether t is a pointer to a struct holding just
+// a 32-byte key, checking the shape once.
+func aeadHoldsOnlyKey(t reflect.Type) bool {
+	aeadType.once.Do(func() {
+		if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct &&
+			t.Elem().NumField() == 1 && t.Elem().Field(0).Type == reflect.TypeOf([keySize]byte{}) {
+			aeadType.typ = t
+		}
+	})
+	return t == aeadType.typ
+}
+
+// wipeKeyCopy zeroes what newAEAD found, if anything.
+func wipeKeyCopy(k *[keySize]byte) {
+	if k != nil {
+		wipeBytes(k[:])
+	}
+}
+
 // seal encrypts plaintext under the current process key.
 func seal(plaintext []byte) (*Enclave, error) {
 	if len(plaintext) == 0 {
@@ -198,10 +242,11 @@ func seal(plaintext []byte) (*Enclave, error) {
 			return nil, err
 		}
 		err = key.WithKey(func(k []byte) error {
-			aead, err := chacha20poly1305.NewX(k)
+			aead, copied, err := newAEAD(k)
 			if err != nil {
 				return err
 			}
+			defer wipeKeyCopy(copied)
 			sealChunks(aead, sealed, plaintext)
 			return nil
 		})
@@ -227,20 +272,20 @@ func seal(plaintext []byte) (*Enclave, error) {
 // If the ciphertext was altered, or the key was lost to Purge, Open returns
 // ErrDecryption and nothing is left behind.
 //
-// Inside the cipher, x/crypto copies the 32-byte key into its AEAD value and
-// derives a subkey (HChaCha20) and a Poly1305 key into Go memory for the
-// duration of the call; the package cannot wipe those copies. The key
-// itself is assembled only in protected memory.
+// Inside the cipher, x/crypto copies the 32-byte key into a heap value,
+// which is wiped after the call, and derives a subkey (HChaCha20) and a
+// Poly1305 key on the goroutine's stack, which the package cannot wipe.
 func (e *Enclave) Open() (*Buffer, error) {
 	if e == nil || e.size == 0 {
 		return nil, fmt.Errorf("%w: nil enclave", ErrInvalidArgument)
 	}
 	b, err := newFrozenBuffer(e.size, func(dst []byte) error {
 		err := e.key.WithKey(func(k []byte) error {
-			aead, err := chacha20poly1305.NewX(k)
+			aead, copied, err := newAEAD(k)
 			if err != nil {
 				return err
 			}
+			defer wipeKeyCopy(copied)
 			return openChunks(aead, dst, e.sealed)
 		})
 		if errors.Is(err, ErrCofferDestroyed) {

@@ -1,103 +1,27 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
 	"io"
-	"os"
-	"strings"
 	"syscall"
 	"testing"
 	"testing/iotest"
-	"unsafe"
 
 	"github.com/securememory/memguard"
+	"github.com/securememory/memguard/internal/memscan"
 	"github.com/securememory/memguard/securememory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// privateMap returns n bytes of anonymous memory outside the Go heap, which
-// the residue scan skips: reference copies of secrets live here.
+// privateMap returns n bytes of anonymous memory outside the Go heap:
+// reference copies of secrets live here, and the residue scan skips them.
 func privateMap(t *testing.T, n int) []byte {
 	t.Helper()
 	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	require.NoError(t, err)
 	t.Cleanup(func() { syscall.Munmap(b) })
 	return b
-}
-
-type span struct{ start, end uintptr }
-
-func spanOf(b []byte) span {
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return span{p, p + uintptr(cap(b))}
-}
-
-// findResidue scans every readable mapping of this process, except the
-// excluded ones, for each needle, and returns where it found them.
-func findResidue(t *testing.T, needles [][]byte, exclude []span) []string {
-	t.Helper()
-	maps, err := os.ReadFile("/proc/self/maps")
-	require.NoError(t, err)
-	mem, err := os.Open("/proc/self/mem")
-	require.NoError(t, err)
-	defer mem.Close()
-
-	const chunk = 1 << 20
-	buf := privateMap(t, chunk)
-	exclude = append(exclude, spanOf(buf))
-	var hits []string
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		var m span
-		if _, err := fmt.Sscanf(fields[0], "%x-%x", &m.start, &m.end); err != nil || fields[1][0] != 'r' {
-			continue
-		}
-		name := ""
-		if len(fields) > 5 {
-			name = fields[5]
-		}
-		if name == "[vvar]" || name == "[vvar_vclock]" || name == "[vsyscall]" {
-			continue
-		}
-		for addr := m.start; addr < m.end; {
-			if ex, ok := excluded(addr, exclude); ok {
-				addr = ex
-				continue
-			}
-			n := min(uintptr(chunk), m.end-addr)
-			for _, ex := range exclude { // stop before the next excluded span
-				if ex.start > addr && ex.start < addr+n {
-					n = ex.start - addr
-				}
-			}
-			got, _ := mem.ReadAt(buf[:n], int64(addr))
-			for i, needle := range needles {
-				if bytes.Contains(buf[:got], needle) {
-					hits = append(hits, fmt.Sprintf("secret %d in %s %s", i, fields[0], name))
-				}
-			}
-			// Overlap chunks so a secret straddling two is still seen.
-			if n == uintptr(chunk) {
-				n -= 64
-			}
-			addr += n
-		}
-	}
-	require.NoError(t, sc.Err())
-	return hits
-}
-
-func excluded(addr uintptr, spans []span) (uintptr, bool) {
-	for _, s := range spans {
-		if addr >= s.start && addr < s.end {
-			return s.end, true
-		}
-	}
-	return 0, false
 }
 
 func TestNoResidue(t *testing.T) {
@@ -209,12 +133,16 @@ func TestNoResidue(t *testing.T) {
 	memguard.Purge() // the region cache and the enclave key
 
 	needles := [][]byte{secret(0), secret(1), secret(2), secret(3)[:32]}
-	hits := findResidue(t, needles, []span{spanOf(refs), spanOf(scratch)})
+	exclude := []memscan.Span{memscan.SpanOf(refs), memscan.SpanOf(scratch)}
+	hits, err := memscan.Find(needles, exclude)
+	require.NoError(t, err)
 	assert.Empty(t, hits, "secrets left in process memory")
 
 	// Control: the scan finds a secret that is still in ordinary memory.
 	leak := make([]byte, size)
 	copy(leak, secret(0))
-	assert.NotEmpty(t, findResidue(t, needles[:1], []span{spanOf(refs), spanOf(scratch)}), "the scan must see a heap copy")
+	hits, err = memscan.Find(needles[:1], exclude)
+	require.NoError(t, err)
+	assert.NotEmpty(t, hits, "the scan must see a heap copy")
 	memguard.WipeBytes(leak)
 }

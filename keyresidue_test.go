@@ -1,0 +1,60 @@
+//go:build linux
+
+package memguard
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"syscall"
+	"testing"
+
+	"github.com/securememory/memguard/internal/memscan"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The enclave key is assembled only in protected memory; the one copy
+// x/crypto makes is wiped. After many seals and opens, no copy is left in
+// any other mapping of the process.
+func TestNoEnclaveKeyResidue(t *testing.T) {
+	ref, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	require.NoError(t, err)
+	defer syscall.Munmap(ref)
+	Purge() // a fresh process key for this test
+	first, err := NewEnclave(pattern(100))
+	require.NoError(t, err)
+	require.NoError(t, processKey.coffer.WithKey(func(k []byte) error { copy(ref, k); return nil }))
+	key := ref[:keySize]
+
+	for i := 0; i < 50; i++ {
+		e, err := NewEnclave(pattern(64))
+		require.NoError(t, err)
+		b, err := e.Open()
+		require.NoError(t, err)
+		require.NoError(t, b.Destroy())
+	}
+	big, err := NewEnclave(pattern(3*sealChunk + 5))
+	require.NoError(t, err)
+	b, err := big.Open()
+	require.NoError(t, err)
+	require.NoError(t, b.Destroy())
+	s := NewStream(WithChunkSize(10))
+	_, err = s.Write(pattern(45))
+	require.NoError(t, err)
+	_, err = io.ReadAll(s)
+	require.NoError(t, err)
+	assert.Equal(t, pattern(100), open(t, first))
+	runtime.GC()
+
+	exclude := []memscan.Span{memscan.SpanOf(ref)}
+	hits, err := memscan.Find([][]byte{key}, exclude)
+	require.NoError(t, err)
+	assert.Empty(t, hits, "copies of the enclave key outside protected memory")
+
+	leak := bytes.Clone(key) // control: a heap copy is found
+	hits, err = memscan.Find([][]byte{key}, exclude)
+	require.NoError(t, err)
+	assert.NotEmpty(t, hits)
+	WipeBytes(leak)
+}
