@@ -95,10 +95,14 @@ func freeRegions(rs []*region) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	total := 0
+	for _, r := range rs {
+		total += int(r.size)
+	}
 	// *region and *C.mg_region are the same pointer; the slice holds only
 	// C pointers, so cgo allows passing its backing array.
 	st, errno := C.mg_regions_free((**C.mg_region)(unsafe.Pointer(&rs[0])), C.size_t(len(rs)))
-	return statusError(st, errno, 0)
+	return statusError(st, errno, total)
 }
 
 // free wipes and unmaps the region; r must not be used afterwards.
