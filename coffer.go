@@ -221,8 +221,9 @@ func (c *Coffer) Destroy() error {
 	return err
 }
 
-// Destroyed reports whether the Coffer has been destroyed.
-func (c *Coffer) Destroyed() bool { return c == nil || c.destroyed.Load() }
+// Destroyed reports whether the Coffer has been destroyed. A Coffer whose
+// store a Purge took (even one that raced with NewCoffer) is destroyed.
+func (c *Coffer) Destroyed() bool { return c == nil || c.destroyed.Load() || !c.store.Alive() }
 
 // kill is Purge's Destroy: it never waits for a WithKey callback.
 func (c *Coffer) kill() { c.shutdown(func() { unmapRegions(c.store.kill(nil)) }) }

@@ -156,3 +156,16 @@ func TestCofferConcurrentUse(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, c.Destroy())
 }
+
+// A Purge that takes a coffer's store (as when it races with NewCoffer)
+// leaves a destroyed coffer, whose goroutine stops, not a broken live one.
+func TestCofferWithPurgedStore(t *testing.T) {
+	c, err := NewCoffer(WithRekeyInterval(time.Millisecond))
+	require.NoError(t, err)
+	require.NoError(t, unmapRegions(c.store.kill(nil)))
+	assert.True(t, c.Destroyed())
+	assert.ErrorIs(t, c.WithKey(func([]byte) error { return nil }), ErrCofferDestroyed)
+	assert.ErrorIs(t, c.Rekey(), ErrCofferDestroyed)
+	<-c.done // the re-key goroutine noticed and stopped
+	require.NoError(t, c.Destroy())
+}
