@@ -184,3 +184,19 @@ func TestEnclaveChunksAreBound(t *testing.T) {
 	}
 	assert.Equal(t, pattern(size), open(t, a), "the original still opens")
 }
+
+// An Open adds one protected region (its result), not two: the key is
+// assembled in the coffer's page, not in a temporary region.
+func TestOpenAddsOneRegion(t *testing.T) {
+	e, err := NewEnclave(pattern(32))
+	require.NoError(t, err)
+	drainCache()
+	before := Stats()
+	b, err := e.Open()
+	require.NoError(t, err)
+	during := Stats()
+	assert.Equal(t, before.LiveBuffers+1, during.LiveBuffers)
+	assert.Equal(t, before.LockedBytes+regionPagesFor(32), during.LockedBytes)
+	require.NoError(t, b.Destroy())
+	assert.Equal(t, before.LiveBuffers, Stats().LiveBuffers)
+}
