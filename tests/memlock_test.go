@@ -136,7 +136,7 @@ func init() {
 	// vm.max_map_count (65530 by default): every buffer costs mappings, and
 	// running out must be ErrOutOfMemory, never a crash.
 	children["map count limit"] = func() {
-		memguard.SetLockPolicy(memguard.LockDisabled) // tens of thousands of pages
+		memguard.SetLockPolicy(memguard.LockDisabled)      // tens of thousands of pages
 		keep := make([]*memguard.Buffer, 0, maxMapCount()) // more than can fit
 		var err error
 		for len(keep) < cap(keep) {
