@@ -396,18 +396,15 @@ func (b *Buffer) reap() {
 
 // release frees the region once. The caller holds rw for writing.
 func (b *Buffer) release() {
-	r := b.region
-	if r == nil {
+	if b.region == nil {
 		return
 	}
-	if r.protection() == protNone {
+	if b.region.protection() == protNone {
 		_ = b.protect(protRO) // if this fails, the canary check says so
 	}
-	b.protMu.Lock()
-	b.region, b.data = nil, nil
-	b.freeErr = b.noteCanary(releaseRegion(r))
-	b.protMu.Unlock()
-	buffers.remove(b)
+	if r := b.detach(); r != nil {
+		b.freeErr = b.noteCanary(releaseRegion(r))
+	}
 }
 
 // kill is Purge's destroy: it never waits. An idle Buffer's region is
@@ -417,12 +414,8 @@ func (b *Buffer) release() {
 func (b *Buffer) kill(batch []*region) []*region {
 	b.dead.Store(true)
 	if b.rw.TryLock() {
-		if r := b.region; r != nil {
-			b.protMu.Lock()
-			b.region, b.data = nil, nil
-			b.protMu.Unlock()
+		if r := b.detach(); r != nil {
 			retireRegion(r)
-			buffers.remove(b)
 			batch = append(batch, r)
 		}
 		b.rw.Unlock()
@@ -434,6 +427,21 @@ func (b *Buffer) kill(batch []*region) []*region {
 	}
 	b.protMu.Unlock()
 	return batch
+}
+
+// detach takes the region out of the Buffer and the registry for the
+// caller to free, or returns nil if it is gone already. The caller holds rw
+// for writing. Once region is nil under protMu, Purge's wipe of a busy
+// Buffer no longer touches it, so freeing it needs no lock.
+func (b *Buffer) detach() *region {
+	b.protMu.Lock()
+	r := b.region
+	b.region, b.data = nil, nil
+	b.protMu.Unlock()
+	if r != nil {
+		buffers.remove(b)
+	}
+	return r
 }
 
 // checkCanary compares the canary bytes next to the data; it costs two
