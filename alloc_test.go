@@ -31,16 +31,16 @@ func TestCacheSkipsCorruptedRegions(t *testing.T) {
 	drainCache()
 	b, err := NewBuffer(20)
 	require.NoError(t, err)
-	corrupted := b.region
+	lockedWithIt := Stats().LockedBytes
 	corruptions["tail canary"](b.region)
 	assert.ErrorIs(t, b.Destroy(), ErrCanaryCorrupt)
 	assert.Zero(t, Stats().CachedRegions, "a corrupted region is unmapped, not cached")
+	assert.Equal(t, lockedWithIt-regionPagesFor(20), Stats().LockedBytes, "its locked page is given back")
 
 	c, err := NewBuffer(20)
 	require.NoError(t, err)
 	defer c.Destroy()
-	assert.NotSame(t, corrupted, c.region)
-	assert.NoError(t, c.Verify())
+	assert.NoError(t, c.Verify(), "a fresh region, with intact canaries")
 }
 
 func TestCacheIsBounded(t *testing.T) {

@@ -3,6 +3,8 @@ package memguard
 import (
 	"encoding/json"
 	"expvar"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -24,16 +26,21 @@ func TestMemlockHeadroom(t *testing.T) {
 	}
 }
 
+var expvarRuns atomic.Int32
+
 func TestPublishExpvar(t *testing.T) {
-	require.NoError(t, PublishExpvar("memguard_test"))
+	// expvar names are process-wide and permanent: a new one per run, so
+	// the test also passes with -count=N.
+	name := fmt.Sprintf("memguard_test_%d", expvarRuns.Add(1))
+	require.NoError(t, PublishExpvar(name))
 	b, err := NewBuffer(32)
 	require.NoError(t, err)
 	defer b.Destroy()
 	var got Statistics
-	require.NoError(t, json.Unmarshal([]byte(expvar.Get("memguard_test").String()), &got))
+	require.NoError(t, json.Unmarshal([]byte(expvar.Get(name).String()), &got))
 	assert.Equal(t, Stats().LiveBuffers, got.LiveBuffers, "live figures, not a copy taken at publication")
 	assert.Equal(t, Stats().MemlockLimit, got.MemlockLimit)
 
-	assert.ErrorIs(t, PublishExpvar("memguard_test"), ErrInvalidArgument, "taken: an error, not expvar's panic")
+	assert.ErrorIs(t, PublishExpvar(name), ErrInvalidArgument, "taken: an error, not expvar's panic")
 	assert.ErrorIs(t, PublishExpvar(""), ErrInvalidArgument)
 }
