@@ -19,11 +19,15 @@ func Purge() {
 	unmapRegions(append(batch, takeCache()...))
 }
 
+// exit ends the process; a variable so that a test can watch SafeExit's
+// order of events without ending its own process.
+var exit = os.Exit
+
 // SafeExit purges, then exits the process with code. Deferred functions do
 // not run.
 func SafeExit(code int) {
 	Purge()
-	os.Exit(code)
+	exit(code)
 }
 
 // SafePanic purges, then panics with v. It is the package's one deliberate

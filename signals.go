@@ -48,11 +48,7 @@ func CatchSignal(handler func(os.Signal), signals ...os.Signal) {
 
 	catcher.mu.Lock()
 	defer catcher.mu.Unlock()
-	if catcher.ch != nil {
-		signal.Stop(catcher.ch)
-		close(catcher.stop)
-		catcher.ch, catcher.stop = nil, nil
-	}
+	stopCatching()
 	if len(wanted) == 0 {
 		return
 	}
@@ -70,6 +66,16 @@ func CatchSignal(handler func(os.Signal), signals ...os.Signal) {
 		case <-stop:
 		}
 	}()
+}
+
+// stopCatching removes the current catcher, if any. The caller holds
+// catcher.mu.
+func stopCatching() {
+	if catcher.ch != nil {
+		signal.Stop(catcher.ch)
+		close(catcher.stop)
+		catcher.ch, catcher.stop = nil, nil
+	}
 }
 
 // CatchInterrupt is CatchSignal(nil, os.Interrupt): on SIGINT, purge and
