@@ -1,6 +1,7 @@
 package memguard
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -96,4 +97,26 @@ func TestCacheRespectsLockPolicy(t *testing.T) {
 	assert.Zero(t, again.region.lockedBytes(), "nor a locked one LockDisabled")
 	require.NoError(t, again.Destroy())
 	drainCache()
+}
+
+// regionPagesFor mirrors the C core's mg_pages_for; a region the core maps
+// must have exactly the length the Go side files it under in the cache.
+func TestRegionPagesForMatchesC(t *testing.T) {
+	page := int(pageSize)
+	sizes := []int{1, 15, 16, 17, 31, 32, 33}
+	for k := 1; k <= 4; k++ {
+		for d := -2*canaryLen - 1; d <= canaryLen+1; d++ {
+			sizes = append(sizes, k*page+d)
+		}
+	}
+	for _, size := range sizes {
+		r, err := newRegion(size, false)
+		require.NoError(t, err, "size %d", size)
+		assert.Equal(t, int(r.pages_len), regionPagesFor(size), "size %d", size)
+		require.NoError(t, r.free())
+	}
+	assert.Zero(t, regionPagesFor(0))
+	assert.Zero(t, regionPagesFor(-1))
+	assert.Positive(t, regionPagesFor(math.MaxInt-2*page), "sizes near MaxInt still fit")
+	assert.Zero(t, regionPagesFor(math.MaxInt), "beyond MaxInt once rounded up")
 }
