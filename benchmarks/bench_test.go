@@ -12,6 +12,9 @@ func BenchmarkOps(b *testing.B) {
 		name := strings.NewReplacer(" ", "_", "(", "", ")", "").Replace(op.Name)
 		b.Run(name+"/lib=ours", op.Ours)
 		b.Run(name+"/lib=peer", op.Peer)
+		if op.Floor != nil {
+			b.Run(name+"/lib=floor", op.Floor)
+		}
 	}
 	for _, ref := range References {
 		b.Run(strings.ReplaceAll(ref.Name, " ", "_")+"/lib=go", ref.Run)

@@ -19,6 +19,9 @@ type Op struct {
 	// Bytes, if set, is the payload per operation, for a throughput column.
 	Bytes      int64
 	Ours, Peer func(b *testing.B)
+	// Floor, if set, is the work any implementation of the contract must
+	// do (floors.go): peer time / floor time bounds the reachable ratio.
+	Floor func(b *testing.B)
 }
 
 const mib = 1 << 20
@@ -27,12 +30,12 @@ const mib = 1 << 20
 var Ops = []Op{
 	{Name: "NewBuffer(32)+Destroy", Target: 30, Ours: oursNewDestroy, Peer: peerNewDestroy},
 	{Name: "1000 live NewBuffer(32), destroy all", Target: 1.5, Ours: oursThousand, Peer: peerThousand},
-	{Name: "WithData read 32 B vs Bytes()", Target: 0.67, Ours: oursRead, Peer: peerRead},
+	{Name: "WithData read 32 B vs Bytes()", Target: 0.67, Ours: oursRead, Peer: peerRead, Floor: readFloor},
 	{Name: "Freeze+Melt", Target: 1.5, Ours: oursFreezeMelt, Peer: peerFreezeMelt},
-	{Name: "NewEnclave(32 B)", Target: 20, Ours: oursSeal(32), Peer: peerSeal(32)},
-	{Name: "Open+Destroy(32 B)", Target: 20, Ours: oursOpen(32), Peer: peerOpen(32)},
-	{Name: "NewEnclave(1 MiB)", Target: 4, Bytes: mib, Ours: oursSeal(mib), Peer: peerSeal(mib)},
-	{Name: "Open+Destroy(1 MiB)", Target: 4, Bytes: mib, Ours: oursOpen(mib), Peer: peerOpen(mib)},
+	{Name: "NewEnclave(32 B)", Target: 20, Ours: oursSeal(32), Peer: peerSeal(32), Floor: sealFloor(32)},
+	{Name: "Open+Destroy(32 B)", Target: 20, Ours: oursOpen(32), Peer: peerOpen(32), Floor: openFloor(32)},
+	{Name: "NewEnclave(1 MiB)", Target: 4, Bytes: mib, Ours: oursSeal(mib), Peer: peerSeal(mib), Floor: sealFloor(mib)},
+	{Name: "Open+Destroy(1 MiB)", Target: 4, Bytes: mib, Ours: oursOpen(mib), Peer: peerOpen(mib), Floor: openFloor(mib)},
 	{Name: "Purge with 1000 live buffers", Target: 2, Ours: oursPurge, Peer: peerPurge},
 }
 

@@ -49,6 +49,7 @@ func main() {
 func speed(rounds int) {
 	ours := make([][]float64, len(benchmarks.Ops))
 	peer := make([][]float64, len(benchmarks.Ops))
+	floor := make([][]float64, len(benchmarks.Ops))
 	for r := 0; r < rounds; r++ {
 		for i, op := range benchmarks.Ops {
 			first, second := op.Ours, op.Peer
@@ -60,6 +61,9 @@ func speed(rounds int) {
 				a, b = b, a
 			}
 			ours[i], peer[i] = append(ours[i], a), append(peer[i], b)
+			if op.Floor != nil {
+				floor[i] = append(floor[i], nsPerOp(op.Floor))
+			}
 		}
 		fmt.Fprintf(os.Stderr, "round %d/%d done\n", r+1, rounds)
 	}
@@ -77,6 +81,16 @@ func speed(rounds int) {
 			cell += fmt.Sprintf(" (%.2f GB/s)", float64(op.Bytes)/o)
 		}
 		fmt.Printf("| %s | %s | %s | %.2f× | ≥ %g× | %s |\n", op.Name, cell, duration(p), ratio, op.Target, verdict)
+	}
+	fmt.Println()
+	fmt.Println("| floor: what any implementation must do (floors.go) | floor | peer/floor: best reachable | target |")
+	fmt.Println("|---|---:|---:|---:|")
+	for i, op := range benchmarks.Ops {
+		if op.Floor == nil {
+			continue
+		}
+		f := median(floor[i])
+		fmt.Printf("| %s | %s | %.2f× | ≥ %g× |\n", op.Name, duration(f), median(peer[i])/f, op.Target)
 	}
 	fmt.Println()
 	fmt.Println("| plain-Go reference | time |")
