@@ -94,6 +94,7 @@ static void test_invalid_sizes(void)
 static void test_canaries(void)
 {
 	mg_region *r;
+	int i;
 
 	/* leading canary */
 	r = must_new(20);
@@ -121,11 +122,20 @@ static void test_canaries(void)
 	CHECK(mg_region_recycle(r) == MG_EPROTECT);
 	CHECK(mg_region_free(r) == MG_OK);
 
-	/* padding before the leading canary */
-	r = must_new(20);
-	r->data[-MG_CANARY_LEN - 1] = 7;
-	CHECK(mg_region_verify(r) == MG_ECANARY);
-	CHECK(mg_region_free(r) == MG_OK);
+	/* padding before the leading canary: its last and first bytes, in
+	 * one-page and multi-page regions */
+	for (i = 0; i < 2; i++) {
+		size_t size = i == 0 ? 20 : 3 * 4096 + 5;
+
+		r = must_new(size);
+		r->data[-MG_CANARY_LEN - 1] = 7;
+		CHECK(mg_region_verify(r) == MG_ECANARY);
+		r->data[-MG_CANARY_LEN - 1] = 0;
+		CHECK(mg_region_verify(r) == MG_OK);
+		r->pages[0] = 7;
+		CHECK(mg_region_verify(r) == MG_ECANARY);
+		CHECK(mg_region_free(r) == MG_OK);
+	}
 
 	/* a 16-multiple has no tail: its overflow lands on the guard page */
 	r = must_new(32);
