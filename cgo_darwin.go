@@ -5,8 +5,9 @@ package memguard
 // On macOS the core (package csrc) uses getentropy(2), a volatile memset and
 // plain mlock(2). There is no MADV_DONTDUMP or MADV_WIPEONFORK: secrets can
 // reach a core dump (DisableCoreDumps prevents that) and a forked child
-// inherits a copy. This port is written carefully but not tested by this
-// project's CI.
+// inherits a copy. This port is written carefully but not built by this
+// project's CI, which has no macOS toolchain; `make test-c` runs the core's
+// tests with these branches compiled in against the Linux libc.
 
 /*
 #cgo darwin CFLAGS: -D_DARWIN_C_SOURCE
