@@ -156,8 +156,9 @@ func (r *region) lockedBytes() int {
 // wipeBytes zeroes b. It is never inlined, so the compiler sees only a
 // slice handed in by a caller and cannot prove the stores dead, as it could
 // for a clear of a caller's local array that is never read again. Go's own
-// FIPS 140 module zeroises its secrets with clear too. A cgo call to
-// explicit_bzero costs about 30 ns more, and Open wipes twice.
+// crypto wipes with clear too (its GCM clears unauthenticated plaintext
+// that way). A cgo call to explicit_bzero costs about 30 ns more, and Open
+// wipes twice.
 //
 //go:noinline
 func wipeBytes(b []byte) {
