@@ -3,6 +3,7 @@
 package memguard
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -146,7 +147,7 @@ func (c *Coffer) WithKey(fn func(key []byte) error) error {
 	err := c.store.WithData(func(mem []byte) error {
 		key := mem[slotsOffset+slot*keySize:][:keySize]
 		c.shares.RLock()
-		xorInto(key, mem[leftOffset:rightOffset], mem[rightOffset:maskOffset])
+		subtle.XORBytes(key, mem[leftOffset:rightOffset], mem[rightOffset:maskOffset])
 		c.shares.RUnlock()
 		defer wipeBytes(key)
 		return fn(key)
@@ -201,8 +202,8 @@ func (c *Coffer) Rekey() error {
 		if err := randomBytes(mask); err != nil {
 			return err
 		}
-		xorInto(mem[leftOffset:rightOffset], mem[leftOffset:rightOffset], mask)
-		xorInto(mem[rightOffset:maskOffset], mem[rightOffset:maskOffset], mask)
+		subtle.XORBytes(mem[leftOffset:rightOffset], mem[leftOffset:rightOffset], mask)
+		subtle.XORBytes(mem[rightOffset:maskOffset], mem[rightOffset:maskOffset], mask)
 		c.rekeys.Add(1)
 		return nil
 	})
@@ -255,12 +256,5 @@ func purgeCoffers() {
 	coffers.mu.Unlock()
 	for _, c := range live {
 		c.kill()
-	}
-}
-
-// xorInto sets dst to a XOR b, all of equal length.
-func xorInto(dst, a, b []byte) {
-	for i := range dst {
-		dst[i] = a[i] ^ b[i]
 	}
 }
