@@ -279,26 +279,30 @@ func (e *Enclave) Open() (*Buffer, error) {
 	if e == nil || e.size == 0 {
 		return nil, fmt.Errorf("%w: nil enclave", ErrInvalidArgument)
 	}
-	b, err := newFrozenBuffer(e.size, func(dst []byte) error {
-		err := e.key.WithKey(func(k []byte) error {
-			aead, copied, err := newAEAD(k)
-			if err != nil {
-				return err
-			}
-			defer wipeKeyCopy(copied)
-			return openChunks(aead, dst, e.sealed)
-		})
-		if errors.Is(err, ErrCofferDestroyed) {
-			return fmt.Errorf("%w: the key was purged", ErrDecryption)
-		}
-		return err
-	})
+	b, err := newFrozenBuffer(e.size, e.openInto)
 	// Only Purge can destroy the new buffer under Open, and it takes the
 	// key with it.
 	if errors.Is(err, ErrDestroyed) {
 		return nil, fmt.Errorf("%w: purged during Open", ErrDecryption)
 	}
 	return b, err
+}
+
+// openInto decrypts the Enclave into dst, which must be protected memory
+// exactly e.size bytes long.
+func (e *Enclave) openInto(dst []byte) error {
+	err := e.key.WithKey(func(k []byte) error {
+		aead, copied, err := newAEAD(k)
+		if err != nil {
+			return err
+		}
+		defer wipeKeyCopy(copied)
+		return openChunks(aead, dst, e.sealed)
+	})
+	if errors.Is(err, ErrCofferDestroyed) {
+		return fmt.Errorf("%w: the key was purged", ErrDecryption)
+	}
+	return err
 }
 
 // Size is the length of the plaintext in bytes.

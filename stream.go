@@ -130,21 +130,13 @@ func (s *Stream) Flush() (*Buffer, error) {
 	if len(s.chunks) == 0 {
 		return nil, io.EOF
 	}
+	// Each chunk is decrypted straight into its place in the result.
 	b, err := newFrozenBuffer(s.size, func(dst []byte) error {
-		off := 0
 		for _, e := range s.chunks {
-			chunk, err := e.Open()
-			if err != nil {
+			if err := e.openInto(dst[:e.size]); err != nil {
 				return err
 			}
-			err = chunk.WithData(func(data []byte) error {
-				off += copy(dst[off:], data)
-				return nil
-			})
-			chunk.Destroy()
-			if err != nil {
-				return err
-			}
+			dst = dst[e.size:]
 		}
 		return nil
 	})
