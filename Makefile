@@ -1,6 +1,7 @@
 # make example  runs the demo
 # make test     runs every test: C core under ASan/UBSan, Go with -race,
-#               gofmt, go vet and staticcheck
+#               the benchmark module's memory checks, gofmt, go vet and
+#               staticcheck
 # make bench    runs the side-by-side benchmarks against awnumar/memguard
 
 GO          ?= go
@@ -19,14 +20,14 @@ CFLAGS_SAN  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 CORE_SRC    := csrc/region.c csrc/util.c
 CORE_HDR    := csrc/memguard.h csrc/sys.h
 
-.PHONY: all example test test-c test-go test-fuzz fuzz vet staticcheck fmt-check bench tools clean
+.PHONY: all example test test-c test-go test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean
 
 all: test
 
 example:
 	$(GO) run ./examples/memguard_example
 
-test: fmt-check vet staticcheck example test-c test-fuzz test-go
+test: fmt-check vet staticcheck example test-c test-fuzz test-go test-bench
 
 $(BUILD)/test_core: $(CORE_SRC) $(CORE_HDR) csrc/test_core.c
 	@mkdir -p $(BUILD)
@@ -51,6 +52,12 @@ test-go:
 	$(GO) test $(GOTEST_FLAGS) -coverpkg=github.com/securememory/memguard -coverprofile=$(BUILD)/cover.out ./...
 	@$(GO) tool cover -func=$(BUILD)/cover.out | awk -v min=$(COVER_MIN) \
 		'/^total:/ { sub("%", "", $$3); printf "root package coverage: %s%% (minimum %s%%)\n", $$3, min; if ($$3 + 0 < min) exit 1 }'
+
+# The benchmark module's own tests: the memory targets of DESIGN §5 and the
+# table's helpers. No timings, and no -race: its shadow memory would count
+# in the RSS being measured.
+test-bench:
+	cd benchmarks && $(GO) test -count=1 ./...
 
 # Each fuzz target for FUZZTIME (short here; `make fuzz` runs longer).
 test-fuzz:

@@ -58,8 +58,9 @@ func MeasureFootprint(lib string, n int) (Footprint, error) {
 	}
 	keepOurs := make([]*memguard.Buffer, 0, n)
 	keepPeer := make([]*peer.LockedBuffer, 0, n)
+	src := make([]byte, len(secret)) // reused: both libraries wipe it
 	for i := 0; i < n; i++ {
-		src := append([]byte(nil), secret...)
+		copy(src, secret)
 		switch lib {
 		case "ours":
 			b, err := memguard.NewBufferFromBytes(src)
