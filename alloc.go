@@ -151,7 +151,7 @@ func retireRegion(r *region) {
 
 // releaseRegion takes r out of the live accounts, checks its canaries and
 // wipes it: into the cache if it is intact and there is room, unmapped
-// otherwise. It reports a broken canary or, failing that, an OS error.
+// otherwise. It reports a broken canary or an OS error.
 func releaseRegion(r *region) error {
 	retireRegion(r)
 	var err error
@@ -159,8 +159,8 @@ func releaseRegion(r *region) error {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil
 		}
-	} else {
-		err = r.verify()
+	} else if err = r.protect(protRW); err == nil {
+		err = r.verify() // readable now, even if it was secluded
 	}
 	if ferr := unmapRegion(r); err == nil {
 		err = ferr

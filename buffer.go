@@ -247,9 +247,6 @@ func (b *Buffer) Melt() error {
 func (b *Buffer) protect(p protection) error {
 	b.protMu.Lock()
 	defer b.protMu.Unlock()
-	if b.region.protection() == p {
-		return nil
-	}
 	return b.region.protect(p)
 }
 
@@ -396,12 +393,6 @@ func (b *Buffer) reap() {
 
 // release frees the region once. The caller holds rw for writing.
 func (b *Buffer) release() {
-	if b.region == nil {
-		return
-	}
-	if b.region.protection() == protNone {
-		_ = b.protect(protRO) // if this fails, the canary check says so
-	}
 	if r := b.detach(); r != nil {
 		b.freeErr = b.noteCanary(releaseRegion(r))
 	}

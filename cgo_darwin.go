@@ -13,3 +13,14 @@ package memguard
 #cgo darwin CFLAGS: -D_DARWIN_C_SOURCE
 */
 import "C"
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mprotect goes through libc, as system calls must on macOS.
+func mprotect(addr unsafe.Pointer, n uintptr, prot int) error {
+	return unix.Mprotect(unsafe.Slice((*byte)(addr), n), prot)
+}

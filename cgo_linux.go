@@ -11,3 +11,19 @@ package memguard
 #cgo linux CFLAGS: -D_GNU_SOURCE
 */
 import "C"
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mprotect is a raw system call, which the Go scheduler does not see: see
+// region.protect for why.
+func mprotect(addr unsafe.Pointer, n uintptr, prot int) error {
+	_, _, errno := unix.RawSyscall(unix.SYS_MPROTECT, uintptr(addr), n, uintptr(prot))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

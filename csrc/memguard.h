@@ -35,7 +35,13 @@ enum mg_status {
 	MG_EUNMAP    /* munmap refused; the mapping is leaked */
 };
 
-/* Protection of a region's data pages. */
+/*
+ * Protection of a region's data pages. A region starts MG_PROT_RW. Later
+ * changes are made by the caller (the Go layer issues mprotect itself, for
+ * the reason given in core.go), which records each one in prot. The core
+ * reads prot to know what it may touch: it writes only MG_PROT_RW pages and
+ * reads only pages that are not MG_PROT_NONE.
+ */
 enum mg_prot {
 	MG_PROT_RW = 0,  /* read and write */
 	MG_PROT_RO = 1,  /* read only: frozen */
@@ -51,7 +57,7 @@ typedef struct mg_region {
 	size_t size;          /* secret length in bytes */
 	size_t tail_len;      /* tail canary bytes after the secret, < MG_ALIGN */
 	int locked;           /* data pages are mlocked */
-	int prot;             /* enum mg_prot of the data pages */
+	int prot;             /* enum mg_prot of the data pages, see below */
 	unsigned char canary[MG_CANARY_LEN];
 } mg_region;
 
@@ -59,20 +65,21 @@ typedef struct mg_region {
 size_t mg_pages_for(size_t size);
 
 int mg_region_new(size_t size, int lock, mg_region **out);
-/* Re-lays a cleared region for a new size with a fresh canary. */
+/* Re-lays a cleared, writable region for a new size with a fresh canary. */
 int mg_region_place(mg_region *r, size_t size);
-int mg_region_protect(mg_region *r, int prot);
 /* Full check: both canaries and the zero padding before the leading one.
  * MG_EPROTECT if the region is not readable (MG_PROT_NONE). */
 int mg_region_verify(const mg_region *r);
-/* Wipes the secret but not the canaries; leaves the data pages writable. */
+/* Wipes the secret but not the canaries. MG_EPROTECT unless writable. */
 int mg_region_wipe(mg_region *r);
-/* Wipes data and canaries and leaves the data pages writable and locked. */
+/* Wipes data and canaries. MG_EPROTECT unless writable. */
 int mg_region_clear(mg_region *r);
 /* Verifies, then clears for reuse; if the check fails, clears nothing and
- * returns its status. */
+ * returns its status. MG_EPROTECT unless writable. */
 int mg_region_recycle(mg_region *r);
-/* Wipes and unmaps the region and frees r, whatever fails on the way. */
+/* Wipes and unmaps the region and frees r, whatever fails on the way. Only
+ * writable pages can be wiped: for others it returns MG_EPROTECT, after
+ * unmapping all the same. */
 int mg_region_free(mg_region *r);
 /* mg_region_free for n regions at once, reordering rs: adjacent mappings
  * are unmapped by one munmap, which flushes the TLB once per run instead of

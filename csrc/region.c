@@ -164,24 +164,6 @@ fail:
 	return st;
 }
 
-int mg_region_protect(mg_region *r, int prot)
-{
-	static const int flags[] = {
-		[MG_PROT_RW] = PROT_READ | PROT_WRITE,
-		[MG_PROT_RO] = PROT_READ,
-		[MG_PROT_NONE] = PROT_NONE,
-	};
-
-	if (prot < MG_PROT_RW || prot > MG_PROT_NONE)
-		return MG_EINVAL;
-	if (r->prot == prot)
-		return MG_OK;
-	if (sys_mprotect(r->pages, r->pages_len, flags[prot]) != 0)
-		return MG_EPROTECT;
-	r->prot = prot;
-	return MG_OK;
-}
-
 /*
  * Whether n bytes at p are all zero. The padding is not secret, so this may
  * stop at the first difference: libc's vectorised memcmp checks a page about
@@ -219,19 +201,16 @@ int mg_region_verify(const mg_region *r)
 
 int mg_region_wipe(mg_region *r)
 {
-	int st = mg_region_protect(r, MG_PROT_RW);
-
-	if (st == MG_OK)
-		mg_wipe(r->data, r->size);
-	return st;
+	if (r->prot != MG_PROT_RW)
+		return MG_EPROTECT;
+	mg_wipe(r->data, r->size);
+	return MG_OK;
 }
 
 int mg_region_clear(mg_region *r)
 {
-	int st = mg_region_protect(r, MG_PROT_RW);
-
-	if (st != MG_OK)
-		return st;
+	if (r->prot != MG_PROT_RW)
+		return MG_EPROTECT;
 	mg_wipe(r->data - MG_CANARY_LEN, MG_CANARY_LEN + r->size + r->tail_len);
 	return MG_OK;
 }
@@ -264,16 +243,14 @@ int mg_regions_free(mg_region **rs, size_t n)
 	if (n == 0)
 		return MG_OK; /* and rs may be NULL, which qsort must not see */
 	/* All data pages, padding included: after an underflow it may hold
-	 * secret bytes too. If the pages could not be made writable, unmapping
-	 * still hands them back to the kernel, which zeroes them before reuse.
+	 * secret bytes too. Pages that are not writable are unmapped all the
+	 * same, which hands them back to the kernel to zero before reuse.
 	 * munmap drops the lock, so there is no munlock. */
 	for (i = 0; i < n; i++) {
-		if (mg_region_protect(rs[i], MG_PROT_RW) == MG_OK) {
+		if (rs[i]->prot == MG_PROT_RW)
 			mg_wipe(rs[i]->pages, rs[i]->pages_len);
-		} else {
+		else
 			st = MG_EPROTECT;
-			saved = errno;
-		}
 	}
 	qsort(rs, n, sizeof *rs, by_base);
 	for (i = 0; i < n; i = j) {
