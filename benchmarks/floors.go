@@ -85,11 +85,22 @@ func openFloor(size int) func(b *testing.B) {
 		for b.Loop() {
 			_, err := aead.Open(mem[:0], nonce, sealed, nil)
 			must(err)
-			must(unix.Mprotect(mem, unix.PROT_READ))
-			must(unix.Mprotect(mem, unix.PROT_READ|unix.PROT_WRITE))
+			must(rawMprotect(mem, unix.PROT_READ))
+			must(rawMprotect(mem, unix.PROT_READ|unix.PROT_WRITE))
 			clear(mem[:size])
 		}
 	}
+}
+
+// rawMprotect is mprotect as a raw system call, the cheapest way to make
+// one from Go: unix.Mprotect tells the scheduler, which in a loop of them
+// costs 0.25 us a call more (see region.protect in the root package).
+func rawMprotect(b []byte, prot int) error {
+	_, _, errno := unix.RawSyscall(unix.SYS_MPROTECT, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(prot))
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // floorAEAD is the cipher enclaves use, under a random key.
