@@ -87,13 +87,14 @@ var protFlags = [...]int{
 // DESIGN §2 gives protection changes to the C core. They are made here, as
 // a raw system call (cgo_linux.go), because the Go scheduler treats every
 // cgo call as a system call: a goroutine that spends most of its time in
-// them, such as one opening and destroying enclaves in a loop, keeps having
-// its P retaken by sysmon, which then wakes every 20 us, and each wakeup
-// makes the next mprotect interrupt the other CPU for a TLB shootdown. An
-// RO/RW pair measured 2.7 us through cgo, 2.3 us through syscall.Syscall
-// and 1.8 us raw; Open+Destroy went from 4.2 to 3.7 us. The runtime makes
-// its own mmap and munmap calls raw too: like them, mprotect never blocks
-// for long, so keeping the P through it costs other goroutines nothing.
+// them, such as one opening and destroying enclaves in a loop, keeps
+// having its P retaken by sysmon, which then wakes up to every 20 us, and
+// each wakeup makes the next mprotect interrupt the other CPU for a TLB
+// shootdown. An RO/RW pair measured 2.7 us through cgo, 2.3 us through
+// syscall.Syscall and 1.8 us raw; Open+Destroy went from 4.2 to 3.7 us.
+// The runtime makes its own mmap and munmap calls raw too: like them,
+// mprotect does no I/O, so keeping the P through it costs other goroutines
+// little.
 func (r *region) protect(p protection) error {
 	if r.protection() == p {
 		return nil
@@ -132,18 +133,6 @@ func (r *region) recycle() error {
 	return statusError(st, errno, int(r.size))
 }
 
-// makeWritable makes every region writable, so that the core can wipe it
-// before unmapping, and returns the first error.
-func makeWritable(rs []*region) error {
-	var first error
-	for _, r := range rs {
-		if err := r.protect(protRW); first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
 // freeRegions wipes and unmaps many regions at once, one munmap per run of
 // adjacent mappings; none of them may be used afterwards.
 func freeRegions(rs []*region) error {
@@ -154,7 +143,14 @@ func freeRegions(rs []*region) error {
 	for _, r := range rs {
 		total += int(r.size)
 	}
-	perr := makeWritable(rs)
+	// The core wipes only writable pages; the others are unmapped all the
+	// same, and the first refusal is reported.
+	var perr error
+	for _, r := range rs {
+		if err := r.protect(protRW); perr == nil {
+			perr = err
+		}
+	}
 	// *region and *C.mg_region are the same pointer; the slice holds only
 	// C pointers, so cgo allows passing its backing array.
 	st, errno := C.mg_regions_free((**C.mg_region)(unsafe.Pointer(&rs[0])), C.size_t(len(rs)))
