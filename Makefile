@@ -1,7 +1,7 @@
 # make example  runs the demo
-# make test     runs every test: C core under ASan/UBSan, Go with -race,
-#               the benchmark module's memory checks, gofmt, go vet and
-#               staticcheck
+# make test     runs every test: C core under ASan/UBSan, Go with -race
+#               (and again with GOEXPERIMENT=runtimesecret), the benchmark
+#               module's memory checks, gofmt, go vet and staticcheck
 # make bench    runs the side-by-side benchmarks against awnumar/memguard
 
 GO          ?= go
@@ -20,14 +20,14 @@ CFLAGS_SAN  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 CORE_SRC    := csrc/region.c csrc/util.c
 CORE_HDR    := csrc/memguard.h csrc/sys.h
 
-.PHONY: all example test test-c test-go test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean
+.PHONY: all example test test-c test-go test-secret test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean
 
 all: test
 
 example:
 	$(GO) run ./examples/memguard_example
 
-test: fmt-check vet staticcheck example test-c test-fuzz test-go test-bench
+test: fmt-check vet staticcheck example test-c test-fuzz test-go test-secret test-bench
 
 $(BUILD)/test_core: $(CORE_SRC) $(CORE_HDR) csrc/test_core.c
 	@mkdir -p $(BUILD)
@@ -52,6 +52,14 @@ test-go:
 	$(GO) test $(GOTEST_FLAGS) -coverpkg=github.com/securememory/memguard -coverprofile=$(BUILD)/cover.out ./...
 	@$(GO) tool cover -func=$(BUILD)/cover.out | awk -v min=$(COVER_MIN) \
 		'/^total:/ { sub("%", "", $$3); printf "root package coverage: %s%% (minimum %s%%)\n", $$3, min; if ($$3 + 0 < min) exit 1 }'
+
+# The root package again, built with GOEXPERIMENT=runtimesecret: enclave
+# seals and opens then erase the cipher's temporaries (erase_secret.go),
+# which TestNoSubkeyResidue, built only then, checks.
+test-secret:
+	GOEXPERIMENT=runtimesecret $(GO) vet .
+	GOEXPERIMENT=runtimesecret $(abspath $(STATICCHECK)) .
+	GOEXPERIMENT=runtimesecret $(GO) test $(GOTEST_FLAGS) .
 
 # The benchmark module's own tests: the memory targets of DESIGN §5 and the
 # table's helpers. No timings, and no -race: its shadow memory would count

@@ -147,7 +147,9 @@ func (c *Coffer) WithKey(fn func(key []byte) error) error {
 	err := c.store.WithData(func(mem []byte) error {
 		key := mem[slotsOffset+slot*keySize:][:keySize]
 		c.shares.RLock()
-		subtle.XORBytes(key, mem[leftOffset:rightOffset], mem[rightOffset:maskOffset])
+		// The key passes through vector registers, which only
+		// eraseTemporaries can clear.
+		eraseTemporaries(func() { subtle.XORBytes(key, mem[leftOffset:rightOffset], mem[rightOffset:maskOffset]) })
 		c.shares.RUnlock()
 		defer wipeBytes(key)
 		return fn(key)

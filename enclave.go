@@ -223,6 +223,24 @@ func wipeKeyCopy(k *[keySize]byte) {
 	}
 }
 
+// withCipher calls fn with the enclave cipher under key k, then wipes the
+// cipher's copy of k. The cipher keeps an HChaCha20 subkey and a Poly1305
+// key on the stack, which only eraseTemporaries can erase, so fn runs
+// under it; fn must therefore make no cgo call (golang/go#78999).
+func withCipher(k []byte, fn func(cipher.AEAD) error) error {
+	var err error
+	eraseTemporaries(func() {
+		aead, copied, nerr := newAEAD(k)
+		if nerr != nil {
+			err = nerr
+			return
+		}
+		defer wipeKeyCopy(copied)
+		err = fn(aead)
+	})
+	return err
+}
+
 // seal encrypts plaintext under the current process key.
 func seal(plaintext []byte) (*Enclave, error) {
 	if len(plaintext) == 0 {
@@ -242,13 +260,10 @@ func seal(plaintext []byte) (*Enclave, error) {
 			return nil, err
 		}
 		err = key.WithKey(func(k []byte) error {
-			aead, copied, err := newAEAD(k)
-			if err != nil {
-				return err
-			}
-			defer wipeKeyCopy(copied)
-			sealChunks(aead, sealed, plaintext)
-			return nil
+			return withCipher(k, func(aead cipher.AEAD) error {
+				sealChunks(aead, sealed, plaintext)
+				return nil
+			})
 		})
 		// As with buffers, a purge marks the coffer before wiping the key:
 		// if it is still alive, the key was whole during the seal.
@@ -274,7 +289,9 @@ func seal(plaintext []byte) (*Enclave, error) {
 //
 // Inside the cipher, x/crypto copies the 32-byte key into a heap value,
 // which is wiped after the call, and derives a subkey (HChaCha20) and a
-// Poly1305 key on the goroutine's stack, which the package cannot wipe.
+// Poly1305 key on the goroutine's stack. Only a program built with
+// GOEXPERIMENT=runtimesecret (Go 1.26, linux/amd64 and arm64) has those
+// erased; otherwise they stay until the stack is reused.
 func (e *Enclave) Open() (*Buffer, error) {
 	if e == nil || e.size == 0 {
 		return nil, fmt.Errorf("%w: nil enclave", ErrInvalidArgument)
@@ -292,12 +309,9 @@ func (e *Enclave) Open() (*Buffer, error) {
 // exactly e.size bytes long.
 func (e *Enclave) openInto(dst []byte) error {
 	err := e.key.WithKey(func(k []byte) error {
-		aead, copied, err := newAEAD(k)
-		if err != nil {
-			return err
-		}
-		defer wipeKeyCopy(copied)
-		return openChunks(aead, dst, e.sealed)
+		return withCipher(k, func(aead cipher.AEAD) error {
+			return openChunks(aead, dst, e.sealed)
+		})
 	})
 	if errors.Is(err, ErrCofferDestroyed) {
 		return fmt.Errorf("%w: the key was purged", ErrDecryption)
