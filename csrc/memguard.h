@@ -57,7 +57,7 @@ typedef struct mg_region {
 	size_t size;          /* secret length in bytes */
 	size_t tail_len;      /* tail canary bytes after the secret, < MG_ALIGN */
 	int locked;           /* data pages are mlocked */
-	int prot;             /* enum mg_prot of the data pages, see below */
+	int prot;             /* enum mg_prot of the data pages, as set by the caller */
 	unsigned char canary[MG_CANARY_LEN];
 } mg_region;
 
