@@ -55,7 +55,7 @@ const (
 var cache struct {
 	mu      sync.Mutex
 	byPages map[int][]*region
-	bytes   int
+	bytes   atomic.Int64 // changed under mu; read without it by cacheHasRoom
 }
 
 // allocRegion returns a region for size bytes under the lock policy, from
@@ -125,7 +125,7 @@ func takeCached(size int, policy LockPolicy) (*region, error) {
 			stack[i] = stack[len(stack)-1]
 			stack[len(stack)-1] = nil
 			cache.byPages[pages] = stack[:len(stack)-1]
-			cache.bytes -= pages
+			cache.bytes.Add(-int64(pages))
 			break
 		}
 	}
@@ -155,7 +155,9 @@ func retireRegion(r *region) {
 func releaseRegion(r *region) error {
 	retireRegion(r)
 	var err error
-	if int(r.pages_len) <= cacheMaxBytes {
+	// A region the cache has no room for is only verified: free wipes all
+	// its pages, and clearing it first would wipe it twice.
+	if cacheHasRoom(int(r.pages_len)) {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil
 		}
@@ -168,19 +170,25 @@ func releaseRegion(r *region) error {
 	return err
 }
 
+// cacheHasRoom reports whether a region of pages bytes fits in the cache
+// now. Without the lock it can be out of date; cacheRegion decides.
+func cacheHasRoom(pages int) bool {
+	return cachedRegions.Load() < cacheMaxRegions && cache.bytes.Load()+int64(pages) <= cacheMaxBytes
+}
+
 // cacheRegion keeps a recycled region if there is room.
 func cacheRegion(r *region) bool {
 	pages := int(r.pages_len)
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
-	if cachedRegions.Load() >= cacheMaxRegions || cache.bytes+pages > cacheMaxBytes {
+	if !cacheHasRoom(pages) {
 		return false
 	}
 	if cache.byPages == nil {
 		cache.byPages = make(map[int][]*region)
 	}
 	cache.byPages[pages] = append(cache.byPages[pages], r)
-	cache.bytes += pages
+	cache.bytes.Add(int64(pages))
 	cachedRegions.Add(1)
 	return true
 }
@@ -208,7 +216,7 @@ func takeCache() []*region {
 		all = append(all, stack...)
 		delete(cache.byPages, pages)
 	}
-	cache.bytes = 0
+	cache.bytes.Store(0)
 	cachedRegions.Add(-int64(len(all)))
 	return all
 }

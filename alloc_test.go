@@ -61,7 +61,7 @@ func TestCacheIsBounded(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, big.Destroy())
 	assert.Equal(t, cacheMaxRegions, Stats().CachedRegions, "too big to cache")
-	assert.LessOrEqual(t, cache.bytes, cacheMaxBytes)
+	assert.LessOrEqual(t, cache.bytes.Load(), int64(cacheMaxBytes))
 	drainCache()
 }
 
@@ -73,6 +73,11 @@ func TestPurgeEmptiesCache(t *testing.T) {
 	Purge()
 	assert.Zero(t, Stats().CachedRegions)
 	assert.Zero(t, Stats().LockedBytes)
+
+	c, err := NewBuffer(32) // a fresh region, not the purged one
+	require.NoError(t, err)
+	assert.NoError(t, c.Verify())
+	require.NoError(t, c.Destroy())
 }
 
 func TestCacheRespectsLockPolicy(t *testing.T) {
