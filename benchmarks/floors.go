@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -19,14 +20,21 @@ import (
 
 // readFloor is what WithData cannot avoid: Destroy must wait for readers,
 // so each one announces itself and leaves (sync.RWMutex is the cheapest
-// way: one atomic add each), and reads.
+// way: one atomic add each); a destroyed buffer must be refused; and the
+// canary next to the data is compared on every access (DESIGN §3), before
+// the caller's function reads the data.
 func readFloor(b *testing.B) {
 	var mu sync.RWMutex
-	buf := make([]byte, 32)
-	rand.Read(buf)
+	var dead atomic.Bool
+	mem := make([]byte, 16+32)
+	rand.Read(mem)
+	canary := [16]byte(mem)
+	read := func(d []byte) error { Sink += sum(d); return nil }
 	for b.Loop() {
 		mu.RLock()
-		Sink += sum(buf)
+		if !dead.Load() && [16]byte(mem) == canary {
+			must(read(mem[16:]))
+		}
 		mu.RUnlock()
 	}
 }

@@ -43,6 +43,8 @@ func main() {
 	fmt.Printf("method: %d rounds, libraries alternating, median of each; %v per measurement\n\n", *rounds, *benchtime)
 	speed(*rounds)
 	fmt.Println()
+	purgeScaling(*rounds)
+	fmt.Println()
 	memory(*secrets)
 }
 
@@ -102,6 +104,21 @@ func speed(rounds int) {
 			cell += fmt.Sprintf(" (%.2f GB/s)", float64(ref.Bytes)/ns)
 		}
 		fmt.Printf("| %s | %s |\n", ref.Name, cell)
+	}
+}
+
+// purgeScaling shows that Purge costs the same per buffer with ten times
+// as many buffers: its work is linear in their number.
+func purgeScaling(rounds int) {
+	fmt.Println("| Purge (ours) | time | per buffer |")
+	fmt.Println("|---|---:|---:|")
+	for _, n := range []int{1000, 10000} {
+		var times []float64
+		for r := 0; r < rounds; r++ {
+			times = append(times, nsPerOp(benchmarks.OursPurge(n)))
+		}
+		t := median(times)
+		fmt.Printf("| %d live buffers | %s | %s |\n", n, duration(t), duration(t/float64(n)))
 	}
 }
 
