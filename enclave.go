@@ -143,11 +143,22 @@ func NewEnclave(src []byte) (*Enclave, error) {
 // NewEnclaveRandom returns an Enclave of size random bytes. The bytes are
 // generated in protected memory and sealed from there.
 func NewEnclaveRandom(size int) (*Enclave, error) {
-	b, err := NewBufferRandom(size)
+	// Mutable: unlike NewBufferRandom's frozen result, it goes to the seal
+	// with no protection change.
+	b, err := NewBuffer(size)
 	if err != nil {
 		return nil, err
 	}
-	return b.Seal()
+	err = b.Scramble()
+	var e *Enclave
+	if err == nil {
+		e, err = b.Seal()
+	}
+	if err != nil {
+		b.Destroy() // a failed Seal leaves the Buffer alive
+		return nil, err
+	}
+	return e, nil
 }
 
 // Seal encrypts the Buffer into a new Enclave and destroys the Buffer. If

@@ -105,6 +105,27 @@ func init() {
 		fmt.Println("best effort beyond the limit: ok")
 	}
 
+	// A seal that fails leaves nothing behind: with one page to spare,
+	// NewEnclaveRandom's buffer gets it, and the process key's Coffer then
+	// cannot lock one.
+	children["failed seal under low memlock"] = func() {
+		check(unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: lowMemlock, Max: lowMemlock}) == nil, "setrlimit")
+		var held []*memguard.Buffer
+		for {
+			b, err := memguard.NewBuffer(32)
+			if err != nil {
+				check(errors.Is(err, memguard.ErrMemoryLock), "ErrMemoryLock, got %v", err)
+				break
+			}
+			held = append(held, b)
+		}
+		check(held[0].Destroy() == nil, "destroy")
+		live := memguard.Stats().LiveBuffers
+		e, err := memguard.NewEnclaveRandom(32)
+		check(e == nil && errors.Is(err, memguard.ErrMemoryLock), "no page for the key: %v", err)
+		check(memguard.Stats().LiveBuffers == live, "live buffers: %d, %d before", memguard.Stats().LiveBuffers, live)
+	}
+
 	// RLIMIT_AS makes mmap fail: ErrOutOfMemory, and nothing else breaks.
 	children["address space limit"] = func() {
 		keep, err := memguard.NewBufferFromBytes([]byte("keep me"))
@@ -218,6 +239,12 @@ func TestLowMemlockLimit(t *testing.T) {
 	require.Equal(t, 0, res.exitCode, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
 	assert.Contains(t, res.stdout, "held ")
 	assert.Contains(t, res.stdout, "best effort beyond the limit: ok")
+	assert.Contains(t, res.stdout, survivedMarker)
+}
+
+func TestFailedSealLeavesNothingLive(t *testing.T) {
+	res := runChild(t, "failed seal under low memlock", asNobody(t))
+	require.Equal(t, 0, res.exitCode, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
 	assert.Contains(t, res.stdout, survivedMarker)
 }
 
