@@ -70,8 +70,9 @@ var (
 )
 
 // New copies b into a new Secret and wipes b. Empty b gives an error
-// matching memguard.ErrInvalidSize and a nil Secret; on any error b is
-// left as it was.
+// matching memguard.ErrInvalidSize and a nil Secret. On an error b is left
+// as it was, except when the kernel refuses to make the copy inaccessible:
+// b is wiped by then, and the copy is destroyed.
 func (*Factory) New(b []byte) (Secret, error) {
 	buf, err := memguard.NewBufferFromBytes(b)
 	if err != nil {
