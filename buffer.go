@@ -438,8 +438,8 @@ func (b *Buffer) detach() *region {
 // checkCanary compares the canary bytes next to the data; it costs two
 // word compares and no cgo call. The caller holds rw.
 func (b *Buffer) checkCanary() error {
-	r := b.region
-	if *r.leadCanary() == *r.expectedCanary() && string(r.tailCanary()) == string(r.expectedCanary()[:len(r.tailCanary())]) {
+	r, tail := b.region, b.region.tailCanary()
+	if *r.leadCanary() == *r.expectedCanary() && string(tail) == string(r.expectedCanary()[:len(tail)]) {
 		return nil
 	}
 	return b.noteCanary(ErrCanaryCorrupt)
