@@ -128,10 +128,21 @@ func (b *Buffer) WithData(fn func(data []byte) error) error {
 	if fn == nil {
 		return ErrInvalidArgument
 	}
-	if err := b.rlock(); err != nil {
-		return err
+	if b == nil {
+		return ErrDestroyed
 	}
-	defer b.runlock()
+	// rlock and runlock, written out: on this path, the hottest in the
+	// package, each call saved is a nanosecond.
+	b.rw.RLock()
+	defer func() {
+		b.rw.RUnlock()
+		if b.dead.Load() {
+			b.reap()
+		}
+	}()
+	if b.dead.Load() {
+		return ErrDestroyed
+	}
 	if b.secluded {
 		return b.withRevealed(func() error { return b.readChecked(fn) })
 	}
@@ -139,8 +150,8 @@ func (b *Buffer) WithData(fn func(data []byte) error) error {
 }
 
 func (b *Buffer) readChecked(fn func(data []byte) error) error {
-	if err := b.checkCanary(); err != nil {
-		return err
+	if !b.canaryIntact() {
+		return b.noteCanary(ErrCanaryCorrupt)
 	}
 	return fn(b.data)
 }
@@ -197,8 +208,8 @@ func (b *Buffer) WithDataMut(fn func(data []byte) error) error {
 	if b.frozen.Load() {
 		return ErrImmutable
 	}
-	if err := b.checkCanary(); err != nil {
-		return err
+	if !b.canaryIntact() {
+		return b.noteCanary(ErrCanaryCorrupt)
 	}
 	if err := b.protect(protRW); err != nil {
 		return err
@@ -435,14 +446,22 @@ func (b *Buffer) detach() *region {
 	return r
 }
 
-// checkCanary compares the canary bytes next to the data; it costs two
-// word compares and no cgo call. The caller holds rw.
-func (b *Buffer) checkCanary() error {
-	r, tail := b.region, b.region.tailCanary()
-	if *r.leadCanary() == *r.expectedCanary() && string(tail) == string(r.expectedCanary()[:len(tail)]) {
-		return nil
+// canaryIntact compares the canary bytes next to the data: two word
+// compares and the short tail, no cgo call, and small enough to inline.
+// Comparing the tail byte by byte avoids a call to the runtime's memequal.
+// The caller holds rw.
+func (b *Buffer) canaryIntact() bool {
+	r := b.region
+	want := r.expectedCanary()
+	if *r.leadCanary() != *want {
+		return false
 	}
-	return b.noteCanary(ErrCanaryCorrupt)
+	for i, c := range r.tailCanary() {
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // noteCanary counts the first canary failure of this Buffer in Stats.

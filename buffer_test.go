@@ -232,6 +232,10 @@ func TestStringNeverShowsContents(t *testing.T) {
 var corruptions = map[string]func(r *region){
 	"lead canary": func(r *region) { r.leadCanary()[canaryLen-1] ^= 1 },
 	"tail canary": func(r *region) { r.tailCanary()[0] ^= 1 },
+	"tail canary end": func(r *region) {
+		tail := r.tailCanary()
+		tail[len(tail)-1] ^= 1
+	},
 }
 
 func TestCanaryCorruption(t *testing.T) {
@@ -400,6 +404,28 @@ func TestErrorMessages(t *testing.T) {
 	err.Limit = MemlockUnlimited
 	assert.Contains(t, err.Error(), "unlimited")
 	assert.ErrorIs(t, sizeError(-1), ErrInvalidSize)
+}
+
+// A panic in fn must not leave the Buffer locked: Destroy would wait
+// forever for the reader or writer that never left.
+func TestPanicInCallbackReleasesTheBuffer(t *testing.T) {
+	for name, with := range map[string]func(*Buffer, func([]byte) error) error{
+		"WithData":    (*Buffer).WithData,
+		"WithDataMut": (*Buffer).WithDataMut,
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := NewBuffer(32)
+			require.NoError(t, err)
+			assert.PanicsWithValue(t, "boom", func() {
+				_ = with(b, func([]byte) error { panic("boom") })
+			})
+			require.True(t, b.rw.TryLock(), "left locked")
+			b.rw.Unlock()
+			assert.NoError(t, b.WithData(func([]byte) error { return nil }), "still usable")
+			assert.NoError(t, b.Destroy())
+			assert.False(t, b.Alive())
+		})
+	}
 }
 
 func TestConcurrentReadersAndDestroy(t *testing.T) {
