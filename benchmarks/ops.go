@@ -3,6 +3,8 @@
 package benchmarks
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"sync"
 	"testing"
@@ -50,6 +52,7 @@ var References = []struct {
 	{"RWMutex RLock+RUnlock", 0, readerCount},
 	{"XChaCha20-Poly1305 seal 1 MiB", mib, aeadSeal},
 	{"XChaCha20-Poly1305 open 1 MiB", mib, aeadOpen},
+	{"AES-256-GCM seal 1 MiB", mib, gcmSeal},
 }
 
 func must(err error) {
@@ -245,11 +248,26 @@ func peerPurge(b *testing.B) {
 }
 
 func aeadSeal(b *testing.B) {
-	key, nonce := make([]byte, 32), make([]byte, 24)
-	plain := make([]byte, mib)
-	out := make([]byte, 0, mib+16)
-	aead, err := chacha20poly1305.NewX(key)
+	aead, err := chacha20poly1305.NewX(make([]byte, 32))
 	must(err)
+	sealWith(b, aead)
+}
+
+// gcmSeal is the cipher the Enclave does not use (README, "Targets not
+// met"): AES-256-GCM is twice as fast here, but its key schedule would be
+// left in the Go heap on every seal.
+func gcmSeal(b *testing.B) {
+	block, err := aes.NewCipher(make([]byte, 32))
+	must(err)
+	aead, err := cipher.NewGCM(block)
+	must(err)
+	sealWith(b, aead)
+}
+
+func sealWith(b *testing.B, aead cipher.AEAD) {
+	nonce := make([]byte, aead.NonceSize())
+	plain := make([]byte, mib)
+	out := make([]byte, 0, mib+aead.Overhead())
 	b.SetBytes(mib)
 	for b.Loop() {
 		out = aead.Seal(out[:0], nonce, plain, nil)
