@@ -123,7 +123,8 @@ func NewBufferRandom(size int) (*Buffer, error) {
 // or call Destroy, Freeze or Melt on the same Buffer.
 //
 // If the Buffer is destroyed it returns ErrDestroyed, and if a canary is
-// broken ErrCanaryCorrupt; in both cases fn is not called.
+// broken ErrCanaryCorrupt; in both cases fn is not called. If fn panics,
+// the Buffer is released before the panic goes on.
 func (b *Buffer) WithData(fn func(data []byte) error) error {
 	if fn == nil {
 		return ErrInvalidArgument
@@ -149,6 +150,8 @@ func (b *Buffer) WithData(fn func(data []byte) error) error {
 	return b.readChecked(fn)
 }
 
+// readChecked calls fn with the data if the canary next to it is intact.
+// The caller holds rw.
 func (b *Buffer) readChecked(fn func(data []byte) error) error {
 	if !b.canaryIntact() {
 		return b.noteCanary(ErrCanaryCorrupt)
