@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"crypto/cipher"
 	"crypto/rand"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +21,9 @@ import (
 
 // readFloor is what WithData cannot avoid: Destroy must wait for readers,
 // so each one announces itself and leaves (sync.RWMutex is the cheapest
-// way: one atomic add each); a destroyed buffer must be refused; and the
+// way: one atomic add each), and leaves even if the caller's function
+// panics (a deferred unlock, in a call of its own, since Go inlines no
+// function that defers); a destroyed buffer must be refused; and the
 // canary next to the data is compared on every access (DESIGN §3), before
 // the caller's function reads the data.
 func readFloor(b *testing.B) {
@@ -30,14 +33,20 @@ func readFloor(b *testing.B) {
 	rand.Read(mem)
 	canary := [16]byte(mem)
 	read := func(d []byte) error { Sink += sum(d); return nil }
-	for b.Loop() {
+	withData := func(fn func([]byte) error) error {
 		mu.RLock()
-		if !dead.Load() && [16]byte(mem) == canary {
-			must(read(mem[16:]))
+		defer mu.RUnlock()
+		if dead.Load() || [16]byte(mem) != canary {
+			return errRefused
 		}
-		mu.RUnlock()
+		return fn(mem[16:])
+	}
+	for b.Loop() {
+		must(withData(read))
 	}
 }
+
+var errRefused = errors.New("destroyed or corrupt")
 
 // sealFloor is what NewEnclave cannot avoid: a random nonce, a new heap
 // slice for the ciphertext (an Enclave lives in ordinary memory), the
