@@ -41,6 +41,18 @@ func mustBuffer(size int) *memguard.Buffer {
 	return b
 }
 
+// meltedBuffer is a Buffer made frozen, then melted.
+func meltedBuffer() *memguard.Buffer {
+	b, err := memguard.NewBufferFromBytes([]byte("frozen secret"))
+	if err != nil {
+		panic(err)
+	}
+	if err := b.Melt(); err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func init() {
 	children["overflow into guard page"] = func() {
 		b := mustBuffer(32) // a multiple of 16: no tail canary, the guard page follows
@@ -60,13 +72,7 @@ func init() {
 		pokeAt(dataPtr(b))
 	}
 	children["write to melted buffer"] = func() {
-		b, err := memguard.NewBufferFromBytes([]byte("frozen secret"))
-		if err != nil {
-			panic(err)
-		}
-		if err := b.Melt(); err != nil {
-			panic(err)
-		}
+		b := meltedBuffer()
 		// The control case: writing through the API after Melt is allowed.
 		_ = b.WithDataMut(func(d []byte) error {
 			pokeAt(unsafe.Pointer(unsafe.SliceData(d)))
@@ -74,13 +80,7 @@ func init() {
 		})
 	}
 	children["raw write after melt"] = func() {
-		b, err := memguard.NewBufferFromBytes([]byte("frozen secret"))
-		if err != nil {
-			panic(err)
-		}
-		if err := b.Melt(); err != nil {
-			panic(err)
-		}
+		b := meltedBuffer()
 		pokeAt(dataPtr(b)) // melt is lazy: the page is still read-only
 	}
 }
