@@ -19,7 +19,10 @@ type Op struct {
 	// Target is the minimum peer time / our time.
 	Target float64
 	// Bytes, if set, is the payload per operation, for a throughput column.
-	Bytes      int64
+	Bytes int64
+	// MinGBps, if set, is the least throughput of ours the target also
+	// asks for, in GB/s of Bytes.
+	MinGBps    float64
 	Ours, Peer func(b *testing.B)
 	// Floor, if set, is the work any implementation of the contract must
 	// do (floors.go): peer time / floor time bounds the reachable ratio.
@@ -36,8 +39,8 @@ var Ops = []Op{
 	{Name: "Freeze+Melt", Target: 1.5, Ours: oursFreezeMelt, Peer: peerFreezeMelt},
 	{Name: "NewEnclave(32 B)", Target: 20, Ours: oursSeal(32), Peer: peerSeal(32), Floor: sealFloor(32)},
 	{Name: "Open+Destroy(32 B)", Target: 20, Ours: oursOpen(32), Peer: peerOpen(32), Floor: openFloor(32)},
-	{Name: "NewEnclave(1 MiB)", Target: 4, Bytes: mib, Ours: oursSeal(mib), Peer: peerSeal(mib), Floor: sealFloor(mib)},
-	{Name: "Open+Destroy(1 MiB)", Target: 4, Bytes: mib, Ours: oursOpen(mib), Peer: peerOpen(mib), Floor: openFloor(mib)},
+	{Name: "NewEnclave(1 MiB)", Target: 4, Bytes: mib, MinGBps: 2, Ours: oursSeal(mib), Peer: peerSeal(mib), Floor: sealFloor(mib)},
+	{Name: "Open+Destroy(1 MiB)", Target: 4, Bytes: mib, MinGBps: 2, Ours: oursOpen(mib), Peer: peerOpen(mib), Floor: openFloor(mib)},
 	{Name: "Purge with 1000 live buffers", Target: 2, Ours: OursPurge(1000), Peer: peerPurge},
 }
 

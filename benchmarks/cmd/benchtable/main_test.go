@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/securememory/memguard/benchmarks"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -18,4 +19,16 @@ func TestDuration(t *testing.T) {
 	assert.Equal(t, "19.4 ns", duration(19.43))
 	assert.Equal(t, "4.17 µs", duration(4170))
 	assert.Equal(t, "1.76 ms", duration(1.76e6))
+}
+
+func TestTargetWithThroughput(t *testing.T) {
+	op := benchmarks.Op{Target: 4, Bytes: 1 << 20, MinGBps: 2}
+	assert.Equal(t, "≥ 4×, ≥ 2 GB/s", target(op))
+	assert.True(t, meets(op, 4.5, 2.1))
+	assert.False(t, meets(op, 4.5, 1.9), "fast enough against the peer, too slow in GB/s")
+	assert.False(t, meets(op, 3.9, 2.5))
+
+	plain := benchmarks.Op{Target: 30}
+	assert.Equal(t, "≥ 30×", target(plain))
+	assert.True(t, meets(plain, 30, 0), "no throughput asked for")
 }
