@@ -194,10 +194,7 @@ func cacheRegion(r *region) bool {
 }
 
 // unmapRegion wipes and unmaps r, taking its locked pages out of the count.
-func unmapRegion(r *region) error {
-	lockedBytes.Add(-int64(r.lockedBytes()))
-	return r.free()
-}
+func unmapRegion(r *region) error { return unmapRegions([]*region{r}) }
 
 // unmapRegions is unmapRegion for many regions, in one batch.
 func unmapRegions(rs []*region) error {

@@ -139,14 +139,12 @@ func freeRegions(rs []*region) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	total := 0
-	for _, r := range rs {
-		total += int(r.size)
-	}
 	// The core wipes only writable pages; the others are unmapped all the
 	// same, and the first refusal is reported.
+	total := 0
 	var perr error
 	for _, r := range rs {
+		total += int(r.size)
 		if err := r.protect(protRW); perr == nil {
 			perr = err
 		}

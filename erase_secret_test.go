@@ -17,7 +17,7 @@ import (
 // of the HChaCha20 subkey it derives, which the cipher keeps on the stack:
 // without the experiment it stays there after the call returns.
 func TestNoSubkeyResidue(t *testing.T) {
-	ref := referencePage(t)
+	ref := memscan.Private(t, 4096)
 	exclude := []memscan.Span{memscan.SpanOf(ref)}
 	Purge() // a fresh process key for this test
 	key := ref[:keySize]

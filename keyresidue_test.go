@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"io"
 	"runtime"
-	"syscall"
 	"testing"
 
 	"github.com/securememory/memguard/internal/memscan"
@@ -18,7 +17,7 @@ import (
 // x/crypto makes is wiped. After many seals and opens, no copy is left in
 // any other mapping of the process.
 func TestNoEnclaveKeyResidue(t *testing.T) {
-	ref := referencePage(t)
+	ref := memscan.Private(t, 4096)
 	Purge() // a fresh process key for this test
 	first, err := NewEnclave(pattern(100))
 	require.NoError(t, err)
@@ -55,14 +54,4 @@ func TestNoEnclaveKeyResidue(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, hits)
 	WipeBytes(leak)
-}
-
-// referencePage is a private page outside the Go heap, where a test keeps
-// the copies it scans for, excluded from the scan.
-func referencePage(t *testing.T) []byte {
-	t.Helper()
-	ref, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
-	require.NoError(t, err)
-	t.Cleanup(func() { syscall.Munmap(ref) })
-	return ref
 }

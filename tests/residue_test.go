@@ -3,7 +3,6 @@ package tests
 import (
 	"bytes"
 	"io"
-	"syscall"
 	"testing"
 	"testing/iotest"
 
@@ -14,22 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// privateMap returns n bytes of anonymous memory outside the Go heap:
-// reference copies of secrets live here, and the residue scan skips them.
-func privateMap(t *testing.T, n int) []byte {
-	t.Helper()
-	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
-	require.NoError(t, err)
-	t.Cleanup(func() { syscall.Munmap(b) })
-	return b
-}
-
 func TestNoResidue(t *testing.T) {
 	const size = 48
-	refs := privateMap(t, 8*size)
+	refs := memscan.Private(t, 8*size)
 	secret := func(i int) []byte { return refs[i*size : (i+1)*size] }
 	require.NoError(t, memguard.ScrambleBytes(refs[:2*size])) // secrets 0 and 1 are random
-	scratch := privateMap(t, 4*size)                          // sources the library wipes
+	scratch := memscan.Private(t, 4*size)                     // sources the library wipes
 	src := func(i int) []byte {
 		s := scratch[i*size : (i+1)*size]
 		copy(s, secret(0))

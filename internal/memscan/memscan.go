@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"testing"
 	"unsafe"
 )
 
@@ -22,6 +23,19 @@ type Span struct{ Start, End uintptr }
 func SpanOf(b []byte) Span {
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	return Span{p, p + uintptr(cap(b))}
+}
+
+// Private returns n bytes of private anonymous memory outside the Go heap,
+// unmapped when the test ends. Tests keep reference copies of secrets
+// there, and exclude it from the scan.
+func Private(t testing.TB, n int) []byte {
+	t.Helper()
+	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Munmap(b) })
+	return b
 }
 
 const chunk = 1 << 20

@@ -78,11 +78,7 @@ func speed(rounds int) {
 		if !meets(op, ratio, gbps) {
 			verdict = "**misses**"
 		}
-		cell := duration(o)
-		if op.Bytes > 0 {
-			cell += fmt.Sprintf(" (%.2f GB/s)", gbps)
-		}
-		fmt.Printf("| %s | %s | %s | %.2f× | %s | %s |\n", op.Name, cell, duration(p), ratio, target(op), verdict)
+		fmt.Printf("| %s | %s | %s | %.2f× | %s | %s |\n", op.Name, timeCell(o, op.Bytes), duration(p), ratio, target(op), verdict)
 	}
 	fmt.Println()
 	fmt.Println("| floor: what any implementation must do (floors.go) | floor | peer/floor: best reachable | target |")
@@ -92,23 +88,23 @@ func speed(rounds int) {
 			continue
 		}
 		f := median(floor[i])
-		cell := duration(f)
-		if op.Bytes > 0 {
-			cell += fmt.Sprintf(" (%.2f GB/s)", float64(op.Bytes)/f)
-		}
-		fmt.Printf("| %s | %s | %.2f× | %s |\n", op.Name, cell, median(peer[i])/f, target(op))
+		fmt.Printf("| %s | %s | %.2f× | %s |\n", op.Name, timeCell(f, op.Bytes), median(peer[i])/f, target(op))
 	}
 	fmt.Println()
 	fmt.Println("| plain-Go reference | time |")
 	fmt.Println("|---|---:|")
 	for _, ref := range benchmarks.References {
-		ns := nsPerOp(ref.Run)
-		cell := duration(ns)
-		if ref.Bytes > 0 {
-			cell += fmt.Sprintf(" (%.2f GB/s)", float64(ref.Bytes)/ns)
-		}
-		fmt.Printf("| %s | %s |\n", ref.Name, cell)
+		fmt.Printf("| %s | %s |\n", ref.Name, timeCell(nsPerOp(ref.Run), ref.Bytes))
 	}
+}
+
+// timeCell is a time per operation, with the throughput it gives if the
+// operation handles bytes (B/ns is GB/s).
+func timeCell(ns float64, bytes int64) string {
+	if bytes == 0 {
+		return duration(ns)
+	}
+	return fmt.Sprintf("%s (%.2f GB/s)", duration(ns), float64(bytes)/ns)
 }
 
 // meets reports whether a ratio and a throughput reach op's target.

@@ -21,6 +21,11 @@ func TestDuration(t *testing.T) {
 	assert.Equal(t, "1.76 ms", duration(1.76e6))
 }
 
+func TestTimeCell(t *testing.T) {
+	assert.Equal(t, "19.4 ns", timeCell(19.43, 0))
+	assert.Equal(t, "500.00 µs (2.10 GB/s)", timeCell(5e5, 1<<20))
+}
+
 func TestTargetWithThroughput(t *testing.T) {
 	op := benchmarks.Op{Target: 4, Bytes: 1 << 20, MinGBps: 2}
 	assert.Equal(t, "≥ 4×, ≥ 2 GB/s", target(op))
