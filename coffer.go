@@ -130,8 +130,9 @@ func (c *Coffer) rekeyLoop(interval time.Duration) {
 }
 
 // WithKey calls fn with the key and returns fn's error. The slice is in
-// protected memory, is wiped when fn returns, and must not be kept or
-// written. Many WithKey calls may run at once.
+// protected memory, private to this call and wiped when fn returns: fn may
+// overwrite it, as the enclave cipher does with a derived key, but must not
+// keep it. Many WithKey calls may run at once.
 func (c *Coffer) WithKey(fn func(key []byte) error) error {
 	if fn == nil {
 		return ErrInvalidArgument

@@ -84,6 +84,21 @@ func TestCofferKeySlotIsWiped(t *testing.T) {
 	assert.Equal(t, make([]byte, keySize), kept, "wiped once WithKey returns")
 }
 
+// What a callback writes over its key slot changes neither the key nor a
+// concurrent caller's slot.
+func TestCofferKeySlotIsScratch(t *testing.T) {
+	c, err := NewCoffer(WithRekeyInterval(0))
+	require.NoError(t, err)
+	defer c.Destroy()
+	key := keyOf(t, c)
+	require.NoError(t, c.WithKey(func(outer []byte) error {
+		clear(outer)
+		assert.Equal(t, key, keyOf(t, c), "a nested call sees the key")
+		return nil
+	}))
+	assert.Equal(t, key, keyOf(t, c))
+}
+
 func TestCofferFitsInOnePage(t *testing.T) {
 	drainCache()
 	before := Stats().LockedBytes

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"unsafe"
 
@@ -18,9 +17,11 @@ import (
 // Enclave is a secret encrypted at rest in ordinary memory, under a process
 // key held in a Coffer. Open decrypts it back into a frozen Buffer.
 //
-// The cipher is XChaCha20-Poly1305 with a random 192-bit nonce per seal, so
-// random nonces never collide in practice. The ciphertext is not secret;
-// the key never leaves protected memory except as described on Open.
+// The cipher is XChaCha20-Poly1305, or XAES-256-GCM for large secrets on
+// CPUs with AES instructions (cipher.go), with a random 192-bit nonce per
+// seal, so random nonces never collide in practice. The ciphertext is not
+// secret; the key never leaves protected memory except as described on
+// Open.
 //
 // An Enclave is immutable and safe for concurrent use.
 type Enclave struct {
@@ -29,15 +30,16 @@ type Enclave struct {
 	size   int
 }
 
-// An enclave is sealed in chunks of sealChunk bytes, each its own
-// XChaCha20-Poly1305 message, laid out as
+// An enclave is sealed in chunks of sealChunk bytes, each its own AEAD
+// message, laid out as
 //
 //	base nonce (24) | plaintext length (8) | chunk 0 | chunk 1 | ...
 //
 // where each chunk is its ciphertext and tag. Chunk i's nonce is the base
-// nonce with i XORed into its last 8 bytes, and every chunk's associated
-// data is the length: reordered, truncated, extended or spliced chunks
-// fail to authenticate.
+// nonce with i XORed into its last 8 bytes (never into the first 12, which
+// choose XAES's derived key), and every chunk's associated data is the
+// length: reordered, truncated, extended or spliced chunks fail to
+// authenticate.
 //
 // Chunking bounds each call into the cipher's assembly, which the Go
 // runtime cannot preempt, to about 25 us: a garbage collection waiting to
@@ -46,7 +48,7 @@ type Enclave struct {
 const (
 	sealChunk  = 64 << 10
 	nonceSize  = chacha20poly1305.NonceSizeX
-	tagSize    = chacha20poly1305.Overhead
+	tagSize    = chacha20poly1305.Overhead // GCM's tag is as long
 	headerSize = nonceSize + 8
 )
 
@@ -86,12 +88,15 @@ func sealChunks(aead cipher.AEAD, sealed, plaintext []byte) []byte {
 	return sealed
 }
 
-// openChunks decrypts sealed straight into dst, which must be exactly as
-// long as the plaintext.
+// wellFormed reports whether sealed has the layout of an enclave of n
+// plaintext bytes.
+func wellFormed(sealed []byte, n int) bool {
+	return len(sealed) == sealedSize(n) && binary.BigEndian.Uint64(sealed[nonceSize:headerSize]) == uint64(n)
+}
+
+// openChunks decrypts sealed, which must be wellFormed, straight into dst,
+// which must be exactly as long as the plaintext.
 func openChunks(aead cipher.AEAD, dst, sealed []byte) error {
-	if len(sealed) != sealedSize(len(dst)) || binary.BigEndian.Uint64(sealed[nonceSize:headerSize]) != uint64(len(dst)) {
-		return ErrDecryption
-	}
 	base, length, body := sealed[:nonceSize], sealed[nonceSize:headerSize], sealed[headerSize:]
 	var scratch []byte
 	for i := 0; len(dst) > 0; i++ {
@@ -191,67 +196,6 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	return e, nil
 }
 
-// newAEAD returns the cipher for key and the copy of the key it keeps, to
-// wipe after use (nil if it cannot be found). x/crypto's NewX copies the
-// key into a value it allocates on the Go heap, and freed Go memory keeps
-// its contents: without the wipe, every seal and open left a copy of the
-// enclave key behind (101 after 100 opens, measured). The copy is found
-// only if the value has the shape it has in x/crypto, a struct holding
-// just the key; if a new x/crypto changes that, TestNoEnclaveKeyResidue
-// fails.
-func newAEAD(key []byte) (cipher.AEAD, *[keySize]byte, error) {
-	aead, err := chacha20poly1305.NewX(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !aeadHoldsOnlyKey(reflect.TypeOf(aead)) {
-		return aead, nil, nil
-	}
-	return aead, (*[keySize]byte)(reflect.ValueOf(aead).UnsafePointer()), nil
-}
-
-var aeadType struct {
-	once sync.Once
-	typ  reflect.Type
-}
-
-// aeadHoldsOnlyKey reports whether t is a pointer to a struct holding just
-// a 32-byte key, checking the shape once.
-func aeadHoldsOnlyKey(t reflect.Type) bool {
-	aeadType.once.Do(func() {
-		if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct &&
-			t.Elem().NumField() == 1 && t.Elem().Field(0).Type == reflect.TypeOf([keySize]byte{}) {
-			aeadType.typ = t
-		}
-	})
-	return t == aeadType.typ
-}
-
-// wipeKeyCopy zeroes what newAEAD found, if anything.
-func wipeKeyCopy(k *[keySize]byte) {
-	if k != nil {
-		wipeBytes(k[:])
-	}
-}
-
-// withCipher calls fn with the enclave cipher under key k, then wipes the
-// cipher's copy of k. The cipher keeps an HChaCha20 subkey and a Poly1305
-// key on the stack, which only eraseTemporaries can erase, so fn runs
-// under it; fn must therefore make no cgo call (golang/go#78999).
-func withCipher(k []byte, fn func(cipher.AEAD) error) error {
-	var err error
-	eraseTemporaries(func() {
-		aead, copied, nerr := newAEAD(k)
-		if nerr != nil {
-			err = nerr
-			return
-		}
-		defer wipeKeyCopy(copied)
-		err = fn(aead)
-	})
-	return err
-}
-
 // seal encrypts plaintext under the current process key.
 func seal(plaintext []byte) (*Enclave, error) {
 	if len(plaintext) == 0 {
@@ -271,7 +215,7 @@ func seal(plaintext []byte) (*Enclave, error) {
 			return nil, err
 		}
 		err = key.WithKey(func(k []byte) error {
-			return withCipher(k, func(aead cipher.AEAD) error {
+			return withCipher(k, sealed[:nonceSize], len(plaintext), func(aead cipher.AEAD) error {
 				sealChunks(aead, sealed, plaintext)
 				return nil
 			})
@@ -298,11 +242,12 @@ func seal(plaintext []byte) (*Enclave, error) {
 // If the ciphertext was altered, or the key was lost to Purge, Open returns
 // ErrDecryption and nothing is left behind.
 //
-// Inside the cipher, x/crypto copies the 32-byte key into a heap value,
-// which is wiped after the call, and derives a subkey (HChaCha20) and a
-// Poly1305 key on the goroutine's stack. Only a program built with
-// GOEXPERIMENT=runtimesecret (Go 1.26, linux/amd64 and arm64) has those
-// erased; otherwise they stay until the stack is reused.
+// Inside the cipher, the key or its schedule is copied into heap values,
+// which are wiped after the call, and subkeys (XChaCha's HChaCha20 subkey
+// and Poly1305 key, XAES's CMAC subkey) are derived on the goroutine's
+// stack. Only a program built with GOEXPERIMENT=runtimesecret (Go 1.26,
+// linux/amd64 and arm64) has those erased; otherwise they stay until the
+// stack is reused.
 func (e *Enclave) Open() (*Buffer, error) {
 	if e == nil || e.size == 0 {
 		return nil, fmt.Errorf("%w: nil enclave", ErrInvalidArgument)
@@ -319,8 +264,11 @@ func (e *Enclave) Open() (*Buffer, error) {
 // openInto decrypts the Enclave into dst, which must be protected memory
 // exactly e.size bytes long.
 func (e *Enclave) openInto(dst []byte) error {
+	if !wellFormed(e.sealed, len(dst)) {
+		return ErrDecryption
+	}
 	err := e.key.WithKey(func(k []byte) error {
-		return withCipher(k, func(aead cipher.AEAD) error {
+		return withCipher(k, e.sealed[:nonceSize], len(dst), func(aead cipher.AEAD) error {
 			return openChunks(aead, dst, e.sealed)
 		})
 	})

@@ -78,28 +78,36 @@ func TestSeal(t *testing.T) {
 	assert.ErrorIs(t, c.Destroy(), ErrCanaryCorrupt)
 }
 
+// Every bit flipped anywhere in the sealed bytes makes Open fail, for both
+// ciphers (cipher.go).
 func TestEnclaveTamperingFails(t *testing.T) {
-	e, err := NewEnclave(pattern(32))
-	require.NoError(t, err)
-	_ = open(t, e) // the key coffer exists before counting
-	before := Stats()
-	for i := range e.sealed {
-		for _, bit := range []byte{0x01, 0x80} {
-			e.sealed[i] ^= bit
-			b, err := e.Open()
-			assert.ErrorIs(t, err, ErrDecryption, "byte %d bit %#x", i, bit)
-			assert.Nil(t, b)
-			e.sealed[i] ^= bit
-		}
-	}
-	after := Stats()
-	assert.Equal(t, before.LiveBuffers, after.LiveBuffers, "a failed Open leaves no buffer")
-	assert.Equal(t, before.LockedBytes, after.LockedBytes)
-	assert.Equal(t, pattern(32), open(t, e), "untampered opens again")
+	for _, n := range []int{32, xaesMinSize} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			e, err := NewEnclave(pattern(n))
+			require.NoError(t, err)
+			_ = open(t, e) // the key coffer exists before counting
+			before := Stats()
+			for i := range e.sealed {
+				for _, bit := range []byte{0x01, 0x80} {
+					e.sealed[i] ^= bit
+					b, err := e.Open()
+					assert.ErrorIs(t, err, ErrDecryption, "byte %d bit %#x", i, bit)
+					assert.Nil(t, b)
+					e.sealed[i] ^= bit
+				}
+			}
+			after := Stats()
+			assert.Equal(t, before.LiveBuffers, after.LiveBuffers, "a failed Open leaves no buffer")
+			assert.Equal(t, before.LockedBytes, after.LockedBytes)
+			assert.Equal(t, pattern(n), open(t, e), "untampered opens again")
 
-	truncated := &Enclave{key: e.key, sealed: e.sealed[:len(e.sealed)-1], size: e.size}
-	_, err = truncated.Open()
-	assert.ErrorIs(t, err, ErrDecryption)
+			for _, sealed := range [][]byte{e.sealed[:len(e.sealed)-1], e.sealed[:headerSize-1], nil} {
+				cut := &Enclave{key: e.key, sealed: sealed, size: e.size}
+				_, err = cut.Open()
+				assert.ErrorIs(t, err, ErrDecryption, "cut to %d bytes", len(sealed))
+			}
+		})
+	}
 }
 
 func TestEnclaveConcurrentOpen(t *testing.T) {
