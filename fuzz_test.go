@@ -21,6 +21,7 @@ func FuzzOperations(f *testing.F) {
 	f.Add([]byte{0, 10, 4, 0, 3, 0, 5, 0, 4, 0, 12, 0, 13, 0, 3, 0})
 	f.Add([]byte{1, 5, 2, 7, 14, 0, 3, 0, 13, 0, 12, 1, 15, 0, 16, 0, 14, 0, 17, 0})
 	f.Add([]byte{0, 0, 0, 255, 11, 0, 11, 0, 9, 0, 10, 0, 7, 0, 8, 0, 6, 0})
+	f.Add([]byte{1, 242, 3, 2, 12, 2, 13, 0, 3, 0, 14, 0, 0, 245, 12, 2, 13, 1, 3, 1, 13, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		var (
 			slots    [3]model
@@ -60,6 +61,9 @@ func FuzzOperations(f *testing.F) {
 			case 0, 1, 2: // construct
 				s.buf.Destroy()
 				size := arg % 80
+				if arg >= 240 { // large enough to be sealed with XAES-256-GCM
+					size += xaesMinSize
+				}
 				var b *Buffer
 				var err error
 				want := make([]byte, size)
