@@ -88,8 +88,30 @@ func allocRegion(size int) (*region, error) {
 	return r, nil
 }
 
-// mapRegion maps a fresh region and counts its locked pages.
+// The library's regions leave a sixteenth of vm.max_map_count to the rest
+// of the process. Once every mapping is taken, the Go runtime's next mmap
+// (for heap growth, a collection's bookkeeping, a thread's stack) fails,
+// and the runtime kills the process: TestMapCountLimit's child died so in
+// 2 of 26 runs before this reserve. A region takes 2 mappings, its data
+// and its trailing guard page merged with the next region's leading one
+// (benchmarks/memory.go measures 2.00); a process with more than the
+// reserve of other mappings meets the kernel's limit first, and gets
+// ErrOutOfMemory from it.
+const mappingsPerRegion = 2
+
+// maxRegions is how many regions the library maps at most, or 0 for no
+// bound.
+var maxRegions = sync.OnceValue(func() int64 {
+	n := maxMapCount()
+	return (n - n/16) / mappingsPerRegion
+})
+
+// mapRegion maps a fresh region and counts its locked pages. It refuses
+// once the library holds maxRegions.
 func mapRegion(size int, lock bool) (*region, error) {
+	if limit := maxRegions(); limit > 0 && liveBuffers.Load()+cachedRegions.Load() >= limit {
+		return nil, &osError{kind: ErrOutOfMemory, op: "map", size: size, err: &mapCountError{regions: limit, mapCount: maxMapCount()}}
+	}
 	r, err := newRegion(size, lock)
 	if err == nil {
 		lockedBytes.Add(int64(r.lockedBytes()))

@@ -2,6 +2,7 @@ package memguard
 
 import (
 	"math"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -124,4 +125,37 @@ func TestRegionPagesForMatchesC(t *testing.T) {
 	assert.Zero(t, regionPagesFor(-1))
 	assert.Positive(t, regionPagesFor(math.MaxInt-2*page), "sizes near MaxInt still fit")
 	assert.Zero(t, regionPagesFor(math.MaxInt), "beyond MaxInt once rounded up")
+}
+
+// At maxRegions the library refuses to map, as the kernel would at
+// vm.max_map_count, and a region given back makes room again.
+func TestRegionBudget(t *testing.T) {
+	drainCache()
+	held := int64(Stats().LiveBuffers)
+	defer func(f func() int64) { maxRegions = f }(maxRegions)
+	maxRegions = func() int64 { return held + 3 }
+
+	var bufs []*Buffer
+	defer func() {
+		for _, b := range bufs {
+			b.Destroy()
+		}
+	}()
+	for range 3 {
+		b, err := NewBuffer(32)
+		require.NoError(t, err)
+		bufs = append(bufs, b)
+	}
+	b, err := NewBuffer(32)
+	assert.Nil(t, b)
+	require.ErrorIs(t, err, ErrOutOfMemory)
+	assert.ErrorIs(t, err, syscall.ENOMEM, "as mmap at the limit")
+	assert.Contains(t, err.Error(), "vm.max_map_count")
+
+	require.NoError(t, bufs[0].Destroy()) // cached: still mapped
+	bufs = bufs[1:]
+	b, err = NewBuffer(5000) // another size: the cache is emptied to make room
+	require.NoError(t, err, "the cached region's mapping is given back")
+	bufs = append(bufs, b)
+	assert.Zero(t, Stats().CachedRegions)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"syscall"
 )
 
 // Errors returned by this package. They may be wrapped with detail, so test
@@ -32,7 +33,9 @@ var (
 	// *LockError, which says how to raise the limit.
 	ErrMemoryLock = errors.New("memguard: cannot lock memory")
 	// ErrOutOfMemory: the kernel refused a mapping, for lack of memory or
-	// because vm.max_map_count was reached.
+	// because vm.max_map_count was reached; or the library already holds
+	// as many regions as it may without leaving the rest of the process
+	// (the Go runtime among it) less than a sixteenth of vm.max_map_count.
 	ErrOutOfMemory = errors.New("memguard: out of memory")
 	// ErrProtection: the kernel refused to change a mapping's protection or
 	// advice, or to unmap it.
@@ -94,6 +97,20 @@ func (e *osError) Unwrap() []error {
 	}
 	return []error{e.kind, e.err}
 }
+
+// mapCountError is the library refusing a mapping so that the rest of the
+// process keeps some of vm.max_map_count. It matches syscall.ENOMEM, which
+// is what mmap returns at the limit itself.
+type mapCountError struct {
+	regions, mapCount int64
+}
+
+func (e *mapCountError) Error() string {
+	return fmt.Sprintf("%d regions already mapped, the most that leave a sixteenth of vm.max_map_count (%d) to the rest of the process",
+		e.regions, e.mapCount)
+}
+
+func (e *mapCountError) Unwrap() error { return syscall.ENOMEM }
 
 func sizeError(size int) error {
 	return fmt.Errorf("%w: %d bytes", ErrInvalidSize, size)
