@@ -28,8 +28,8 @@ import (
 //     tie at 2 KiB, and at 4 KiB XAES is 27% faster.
 //
 // Without the instructions Go's AES is slow and not constant-time, so
-// every enclave is XChaCha20-Poly1305 there. The choice follows from the
-// size alone, which every chunk authenticates.
+// every enclave is XChaCha20-Poly1305 there. On one machine, the choice
+// follows from the size alone, which every chunk authenticates.
 const (
 	xaesMinSize = 4 << 10
 	xaesPrefix  = 12 // nonce bytes that select the derived key
