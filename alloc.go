@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/securememory/memguard/internal/procfs"
 )
 
 // LockPolicy says what to do when the kernel refuses to lock memory.
@@ -99,18 +101,21 @@ func allocRegion(size int) (*region, error) {
 // ErrOutOfMemory from it.
 const mappingsPerRegion = 2
 
+// mapCount is vm.max_map_count, read once; 0 where there is none.
+var mapCount = sync.OnceValue(procfs.MaxMapCount)
+
 // maxRegions is how many regions the library maps at most, or 0 for no
 // bound.
-var maxRegions = sync.OnceValue(func() int64 {
-	n := maxMapCount()
+var maxRegions = func() int64 {
+	n := int64(mapCount())
 	return (n - n/16) / mappingsPerRegion
-})
+}
 
 // mapRegion maps a fresh region and counts its locked pages. It refuses
 // once the library holds maxRegions.
 func mapRegion(size int, lock bool) (*region, error) {
 	if limit := maxRegions(); limit > 0 && liveBuffers.Load()+cachedRegions.Load() >= limit {
-		return nil, &osError{kind: ErrOutOfMemory, op: "map", size: size, err: &mapCountError{regions: limit, mapCount: maxMapCount()}}
+		return nil, &osError{kind: ErrOutOfMemory, op: "map", size: size, err: &mapCountError{regions: limit, mapCount: int64(mapCount())}}
 	}
 	r, err := newRegion(size, lock)
 	if err == nil {

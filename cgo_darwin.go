@@ -24,6 +24,3 @@ import (
 func mprotect(addr unsafe.Pointer, n uintptr, prot int) error {
 	return unix.Mprotect(unsafe.Slice((*byte)(addr), n), prot)
 }
-
-// maxMapCount is 0: macOS has no vm.max_map_count.
-func maxMapCount() int64 { return 0 }

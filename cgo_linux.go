@@ -13,9 +13,6 @@ package memguard
 import "C"
 
 import (
-	"os"
-	"strconv"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,17 +26,4 @@ func mprotect(addr unsafe.Pointer, n uintptr, prot int) error {
 		return errno
 	}
 	return nil
-}
-
-// maxMapCount reads vm.max_map_count, or 0 if it cannot.
-func maxMapCount() int64 {
-	data, err := os.ReadFile("/proc/sys/vm/max_map_count")
-	if err != nil {
-		return 0
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
 }

@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/securememory/memguard"
+	"github.com/securememory/memguard/internal/procfs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -157,8 +157,8 @@ func init() {
 	// vm.max_map_count (65530 by default): every buffer costs mappings, and
 	// running out must be ErrOutOfMemory, never a crash.
 	children["map count limit"] = func() {
-		memguard.SetLockPolicy(memguard.LockDisabled)      // tens of thousands of pages
-		keep := make([]*memguard.Buffer, 0, maxMapCount()) // more than can fit
+		memguard.SetLockPolicy(memguard.LockDisabled)             // tens of thousands of pages
+		keep := make([]*memguard.Buffer, 0, procfs.MaxMapCount()) // more than can fit
 		var err error
 		for len(keep) < cap(keep) {
 			var b *memguard.Buffer
@@ -185,18 +185,8 @@ func init() {
 	}
 }
 
-// maxMapCount reads vm.max_map_count, or 0.
-func maxMapCount() int {
-	data, err := os.ReadFile("/proc/sys/vm/max_map_count")
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return n
-}
-
 func TestMapCountLimit(t *testing.T) {
-	switch n := maxMapCount(); {
+	switch n := procfs.MaxMapCount(); {
 	case n == 0:
 		t.Skip("no /proc/sys/vm/max_map_count to read")
 	case n > 300000:
