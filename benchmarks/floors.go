@@ -51,12 +51,12 @@ var errRefused = errors.New("destroyed or corrupt")
 
 // sealFloor is what NewEnclave cannot avoid: a random nonce, a new heap
 // slice for the ciphertext (an Enclave lives in ordinary memory), the
-// cipher (floorAEAD), sealing in 64 KiB chunks as we do (faster than one call: a
-// garbage collection need not wait for one long assembly routine), and
-// wiping the source.
+// cipher (floorAEAD), sealing in 64 KiB chunks as we do (faster than one
+// call: a garbage collection need not wait for one long assembly routine),
+// and wiping the source.
 func sealFloor(size int) func(b *testing.B) {
 	return func(b *testing.B) {
-		aead, nonce := floorAEAD(b, size)
+		aead, nonce := floorAEAD(size)
 		src := make([]byte, size)
 		rand.Read(src)
 		b.SetBytes(int64(size))
@@ -86,7 +86,7 @@ const chunk = 64 << 10
 // with writable neighbours and plain mlock costs 0.5 us more per pair).
 func openFloor(size int) func(b *testing.B) {
 	return func(b *testing.B) {
-		aead, nonce := floorAEAD(b, size)
+		aead, nonce := floorAEAD(size)
 		sealed := aead.Seal(nil, nonce, make([]byte, size), nil)
 		page := unix.Getpagesize()
 		n := (size + page - 1) / page * page
@@ -122,21 +122,36 @@ func rawMprotect(b []byte, prot int) error {
 }
 
 // floorAEAD is the cipher an enclave of size bytes uses on a CPU with AES
-// instructions, under a random key: XChaCha20-Poly1305, or from 4 KiB up
+// instructions, and a nonce for it: XChaCha20-Poly1305, or from 4 KiB up
 // (xaesMinSize in the root's cipher.go) AES-256-GCM, which XAES-256-GCM is
 // once it has derived its key. The floor leaves out that derivation, which
 // costs under 1 us.
-func floorAEAD(b *testing.B, size int) (aead cipher.AEAD, nonce []byte) {
+func floorAEAD(size int) (aead cipher.AEAD, nonce []byte) {
+	if size < 4<<10 {
+		aead = newXChaCha()
+	} else {
+		aead = newAESGCM()
+	}
+	return aead, make([]byte, aead.NonceSize())
+}
+
+// newXChaCha and newAESGCM return the enclaves' ciphers under a random key.
+func newXChaCha() cipher.AEAD {
+	aead, err := chacha20poly1305.NewX(randomKey())
+	must(err)
+	return aead
+}
+
+func newAESGCM() cipher.AEAD {
+	block, err := aes.NewCipher(randomKey())
+	must(err)
+	aead, err := cipher.NewGCM(block)
+	must(err)
+	return aead
+}
+
+func randomKey() []byte {
 	key := make([]byte, 32)
 	rand.Read(key)
-	if size < 4<<10 {
-		aead, err := chacha20poly1305.NewX(key)
-		must(err)
-		return aead, make([]byte, aead.NonceSize())
-	}
-	block, err := aes.NewCipher(key)
-	must(err)
-	aead, err = cipher.NewGCM(block)
-	must(err)
-	return aead, make([]byte, aead.NonceSize())
+	return key
 }
