@@ -158,8 +158,6 @@ func freeRegions(rs []*region) error {
 	return perr
 }
 
-// free wipes and unmaps the region; r must not be used afterwards.
-func (r *region) free() error { return freeRegions([]*region{r}) }
 
 // bytes is the secret, as a slice over C memory.
 func (r *region) bytes() []byte {

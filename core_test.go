@@ -10,6 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// free wipes and unmaps a region made by newRegion, outside the accounts
+// that allocRegion keeps; r must not be used afterwards.
+func (r *region) free() error { return freeRegions([]*region{r}) }
+
 // The Go layer makes the protection changes and records each one for the
 // core, which writes only to pages recorded writable. (That the kernel
 // agrees is tested by the faults in tests/fault_test.go.)
