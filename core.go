@@ -158,7 +158,6 @@ func freeRegions(rs []*region) error {
 	return perr
 }
 
-
 // bytes is the secret, as a slice over C memory.
 func (r *region) bytes() []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(r.data)), int(r.size))
