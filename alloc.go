@@ -43,6 +43,12 @@ var (
 	cachedRegions   atomic.Int64
 	canaryFailures  atomic.Int64
 	lockFailures    atomic.Int64
+	reclaimed       atomic.Int64 // Buffers and Coffers the collector freed
+	rekeyFailures   atomic.Int64
+	// mappedRegions counts regions mapped, live and cached: mapRegion
+	// reserves one before it maps, so concurrent callers cannot overshoot
+	// maxRegions.
+	mappedRegions atomic.Int64
 )
 
 // The cache keeps regions of destroyed buffers, wiped but still mapped,
@@ -61,15 +67,16 @@ var cache struct {
 }
 
 // allocRegion returns a region for size bytes under the lock policy, from
-// the cache if it can, and accounts for it.
+// the cache if it can, and accounts for it. Live secrets come before the
+// cache: when the kernel refuses a lock or a mapping, the cache is emptied
+// and the allocation retried before it fails or settles for unlocked
+// memory.
 func allocRegion(size int) (*region, error) {
 	policy := LockPolicy(lockPolicy.Load())
 	r, err := takeCached(size, policy)
 	if r == nil && err == nil {
 		lock := policy != LockDisabled
 		r, err = mapRegion(size, lock)
-		// Cached regions hold locked pages and mappings: hand them back
-		// before giving up, or settling for unlocked memory.
 		if (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)) && drainCache() > 0 {
 			r, err = mapRegion(size, lock)
 		}
@@ -114,29 +121,26 @@ var maxRegions = func() int64 {
 // mapRegion maps a fresh region and counts its locked pages. It refuses
 // once the library holds maxRegions.
 func mapRegion(size int, lock bool) (*region, error) {
-	if limit := maxRegions(); limit > 0 && liveBuffers.Load()+cachedRegions.Load() >= limit {
+	if limit := maxRegions(); mappedRegions.Add(1) > limit && limit > 0 {
+		mappedRegions.Add(-1)
 		return nil, &osError{kind: ErrOutOfMemory, op: "map", size: size, err: &mapCountError{regions: limit, mapCount: int64(mapCount())}}
 	}
 	r, err := newRegion(size, lock)
-	if err == nil {
-		lockedBytes.Add(int64(r.lockedBytes()))
+	if err != nil {
+		mappedRegions.Add(-1)
+		return nil, err
 	}
-	return r, err
+	lockedBytes.Add(int64(r.lockedBytes()))
+	return r, nil
 }
 
 // serves reports whether a cached region is what a fresh allocation under
-// the policy would give: locked under LockRequired, unlocked under
-// LockDisabled, either under LockBestEffort.
+// the policy would give: unlocked under LockDisabled, locked otherwise. An
+// unlocked region never serves LockBestEffort, which must try to lock
+// first: best effort settles for unlocked memory only when the kernel
+// refuses, with the cache already handed back.
 func (p LockPolicy) serves(r *region) bool {
-	locked := r.lockedBytes() > 0
-	switch p {
-	case LockRequired:
-		return locked
-	case LockDisabled:
-		return !locked
-	default:
-		return true
-	}
+	return (r.lockedBytes() > 0) == (p != LockDisabled)
 }
 
 // takeCached pops a cached region that fits size and the policy, and lays
@@ -177,14 +181,15 @@ func retireRegion(r *region) {
 }
 
 // releaseRegion takes r out of the live accounts, checks its canaries and
-// wipes it: into the cache if it is intact and there is room, unmapped
-// otherwise. It reports a broken canary or an OS error.
+// wipes it: into the cache if it is intact, the lock policy now in force
+// could reuse it, and there is room; unmapped otherwise. It reports a
+// broken canary or an OS error.
 func releaseRegion(r *region) error {
 	retireRegion(r)
 	var err error
 	// A region the cache has no room for is only verified: free wipes all
 	// its pages, and clearing it first would wipe it twice.
-	if cacheHasRoom(int(r.pages_len)) {
+	if LockPolicy(lockPolicy.Load()).serves(r) && cacheHasRoom(int(r.pages_len)) {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil
 		}
@@ -228,6 +233,7 @@ func unmapRegions(rs []*region) error {
 	for _, r := range rs {
 		lockedBytes.Add(-int64(r.lockedBytes()))
 	}
+	mappedRegions.Add(-int64(len(rs)))
 	return freeRegions(rs)
 }
 

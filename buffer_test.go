@@ -346,17 +346,17 @@ func TestRegistryRemovesFromMiddle(t *testing.T) {
 	require.NoError(t, bufs[3].Destroy())
 	live := buffers.snapshot()
 	for i, b := range bufs {
-		assert.Equal(t, i != 1 && i != 3, contains(live, b), "buffer %d", i)
+		assert.Equal(t, i != 1 && i != 3, contains(live, b.bufferState), "buffer %d", i)
 	}
 	for _, b := range live {
-		assert.Same(t, b, buffers.buffers[b.slot], "slot index is consistent")
+		assert.Same(t, b, buffers.states[b.slot], "slot index is consistent")
 	}
 	for _, b := range bufs {
 		require.NoError(t, b.Destroy())
 	}
 }
 
-func contains(list []*Buffer, b *Buffer) bool {
+func contains(list []*bufferState, b *bufferState) bool {
 	for _, x := range list {
 		if x == b {
 			return true

@@ -24,3 +24,7 @@ import (
 func mprotect(addr unsafe.Pointer, n uintptr, prot int) error {
 	return unix.Mprotect(unsafe.Slice((*byte)(addr), n), prot)
 }
+
+// canLockWithoutLimit is false: macOS has no capability that lifts
+// RLIMIT_MEMLOCK.
+func canLockWithoutLimit() bool { return false }

@@ -27,3 +27,14 @@ func mprotect(addr unsafe.Pointer, n uintptr, prot int) error {
 	}
 	return nil
 }
+
+// canLockWithoutLimit reports whether the process holds CAP_IPC_LOCK in its
+// effective set, which lets it lock memory beyond RLIMIT_MEMLOCK.
+func canLockWithoutLimit() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	return data[unix.CAP_IPC_LOCK/32].Effective&(1<<(unix.CAP_IPC_LOCK%32)) != 0
+}

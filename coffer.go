@@ -34,21 +34,32 @@ var _ [64 - cofferSlots]struct{}
 // Coffer holds a 32-byte random key as two random shares whose XOR is the
 // key, in protected memory. Re-keying XORs both shares with fresh random
 // bytes: the stored representation changes, the key does not. By default a
-// goroutine re-keys every 500ms; it never holds a lock while it waits.
+// goroutine re-keys every 500ms; it never holds a lock while it waits, and
+// after a failed re-key it retries with a growing delay (counted in
+// Stats().RekeyFailures).
 //
 // The key is assembled only inside WithKey, in a slot of the same protected
 // region, and wiped as soon as the callback returns: no byte of the key or
 // of its shares passes through Go memory.
 //
-// A Coffer is safe for concurrent use.
+// A Coffer is safe for concurrent use. A zero Coffer behaves as destroyed.
+// A Coffer that becomes unreachable without Destroy is destroyed by the
+// garbage collector and counted in Stats().Reclaimed.
 type Coffer struct {
+	*cofferState // nil in a zero Coffer
+	cleanup      runtime.Cleanup
+}
+
+// cofferState is a Coffer apart from its handle. The set of live coffers,
+// which Purge walks, and the re-key goroutine hold the state, never the
+// handle, so that an unreachable handle can be reclaimed.
+type cofferState struct {
 	store     *Buffer
 	shares    sync.RWMutex  // WithKey reads the shares (read), Rekey changes them (write)
 	slots     atomic.Uint64 // bit i set: key slot i is in use
-	stop      chan struct{} // closed by Destroy
+	stop      chan struct{} // closed once the Coffer is destroyed
 	done      chan struct{} // closed when the re-key goroutine has exited
 	destroyed atomic.Bool
-	once      sync.Once
 	rekeys    atomic.Int64 // completed re-keys, for tests
 }
 
@@ -68,7 +79,7 @@ func WithRekeyInterval(d time.Duration) CofferOption {
 
 var coffers struct {
 	mu  sync.Mutex
-	set map[*Coffer]struct{}
+	set map[*cofferState]struct{}
 }
 
 // NewCoffer returns a Coffer holding a fresh random key.
@@ -94,38 +105,71 @@ func NewCoffer(opts ...CofferOption) (*Coffer, error) {
 		store.Destroy()
 		return nil, err
 	}
-	c := &Coffer{
+	s := &cofferState{
 		store: store,
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
 	coffers.mu.Lock()
 	if coffers.set == nil {
-		coffers.set = make(map[*Coffer]struct{})
+		coffers.set = make(map[*cofferState]struct{})
 	}
-	coffers.set[c] = struct{}{}
+	coffers.set[s] = struct{}{}
 	coffers.mu.Unlock()
 	if cfg.rekeyInterval > 0 {
-		go c.rekeyLoop(cfg.rekeyInterval)
+		go s.rekeyLoop(cfg.rekeyInterval)
 	} else {
-		close(c.done)
+		close(s.done)
 	}
+	c := &Coffer{cofferState: s}
+	c.cleanup = runtime.AddCleanup(c, reclaimCoffer, s)
 	return c, nil
 }
 
-func (c *Coffer) rekeyLoop(interval time.Duration) {
-	defer close(c.done)
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+// reclaimCoffer destroys a Coffer dropped without Destroy. It runs on the
+// runtime's cleanup goroutine, so it must not wait: it takes Purge's path.
+func reclaimCoffer(s *cofferState) {
+	if !s.destroyed.Load() {
+		s.kill()
+		reclaimed.Add(1)
+	}
+}
+
+// state is the Coffer's state, or nil for a nil or zero Coffer.
+func (c *Coffer) state() *cofferState {
+	if c == nil {
+		return nil
+	}
+	return c.cofferState
+}
+
+// rekeyBackoffMax bounds the delay between attempts after failed re-keys.
+const rekeyBackoffMax = time.Minute
+
+// rekeyLoop re-keys every interval until the Coffer is destroyed. A failed
+// re-key is counted and retried after twice the previous delay, up to
+// rekeyBackoffMax; a success returns to the interval.
+func (s *cofferState) rekeyLoop(interval time.Duration) {
+	defer close(s.done)
+	delay := interval
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-s.stop:
 			return
-		case <-ticker.C:
-			if c.Rekey() != nil {
-				return
-			}
+		case <-timer.C:
 		}
+		switch err := s.rekey(); {
+		case err == nil:
+			delay = interval
+		case errors.Is(err, ErrCofferDestroyed):
+			return
+		default:
+			rekeyFailures.Add(1)
+			delay = min(2*delay, max(interval, rekeyBackoffMax))
+		}
+		timer.Reset(delay)
 	}
 }
 
@@ -133,29 +177,49 @@ func (c *Coffer) rekeyLoop(interval time.Duration) {
 // protected memory, private to this call and wiped when fn returns: fn may
 // overwrite it, as the enclave cipher does with a derived key, but must not
 // keep it. Many WithKey calls may run at once.
+//
+// If the Coffer is destroyed, or is destroyed or purged while fn runs,
+// WithKey returns ErrCofferDestroyed: the key fn saw may have been wiped.
+// fn must not call WithKey on the same Coffer: the inner call deadlocks if
+// a Destroy is queued between the two, as WithData's does.
 func (c *Coffer) WithKey(fn func(key []byte) error) error {
 	if fn == nil {
 		return ErrInvalidArgument
 	}
-	if c.Destroyed() {
+	s := c.state()
+	if s == nil {
 		return ErrCofferDestroyed
 	}
-	slot, ok := c.takeSlot()
+	err := s.withKey(fn)
+	runtime.KeepAlive(c)
+	return err
+}
+
+func (s *cofferState) withKey(fn func(key []byte) error) error {
+	if s.isDestroyed() {
+		return ErrCofferDestroyed
+	}
+	slot, ok := s.takeSlot()
 	if !ok {
 		return ErrCofferDestroyed
 	}
-	defer c.slots.And(^(uint64(1) << slot))
-	err := c.store.WithData(func(mem []byte) error {
+	defer s.slots.And(^(uint64(1) << slot))
+	err := s.store.WithData(func(mem []byte) error {
 		key := mem[slotsOffset+slot*keySize:][:keySize]
-		c.shares.RLock()
+		s.shares.RLock()
 		// The key passes through vector registers, which only
 		// eraseTemporaries can clear.
 		eraseTemporaries(func() { subtle.XORBytes(key, mem[leftOffset:rightOffset], mem[rightOffset:maskOffset]) })
-		c.shares.RUnlock()
+		s.shares.RUnlock()
 		defer wipeBytes(key)
+		// Destroy and Purge mark the Coffer before they wipe the
+		// shares: unmarked now, the key was assembled from whole ones.
+		if s.isDestroyed() {
+			return ErrCofferDestroyed
+		}
 		return fn(key)
 	})
-	if errors.Is(err, ErrDestroyed) && c.Destroyed() {
+	if s.isDestroyed() && (err == nil || errors.Is(err, ErrDestroyed)) {
 		return ErrCofferDestroyed
 	}
 	return err
@@ -164,15 +228,15 @@ func (c *Coffer) WithKey(fn func(key []byte) error) error {
 // takeSlot claims a free key slot. With all of them in use (more than
 // cofferSlots concurrent WithKey calls) it yields until one is freed; it
 // fails only if the Coffer is destroyed meanwhile.
-func (c *Coffer) takeSlot() (int, bool) {
-	for !c.Destroyed() {
-		used := c.slots.Load()
+func (s *cofferState) takeSlot() (int, bool) {
+	for !s.isDestroyed() {
+		used := s.slots.Load()
 		if used == ^uint64(0) {
 			runtime.Gosched()
 			continue
 		}
 		slot := bits.TrailingZeros64(^used)
-		if c.slots.CompareAndSwap(used, used|uint64(1)<<slot) {
+		if s.slots.CompareAndSwap(used, used|uint64(1)<<slot) {
 			return slot, true
 		}
 	}
@@ -192,22 +256,36 @@ func (c *Coffer) View() (*Buffer, error) {
 
 // Rekey replaces both shares with new random ones of the same XOR.
 func (c *Coffer) Rekey() error {
-	if c.Destroyed() {
+	s := c.state()
+	if s == nil {
+		return ErrCofferDestroyed
+	}
+	err := s.rekey()
+	runtime.KeepAlive(c)
+	return err
+}
+
+// rekeyRandom fills the re-key mask; a variable so that tests can make it
+// fail.
+var rekeyRandom = randomBytes
+
+func (s *cofferState) rekey() error {
+	if s.isDestroyed() {
 		return ErrCofferDestroyed
 	}
 	// Same order as WithKey, store first, then shares: a Destroy waiting
 	// on the store cannot then wedge the two against each other.
-	err := c.store.WithData(func(mem []byte) error {
-		c.shares.Lock()
-		defer c.shares.Unlock()
+	err := s.store.WithData(func(mem []byte) error {
+		s.shares.Lock()
+		defer s.shares.Unlock()
 		mask := mem[maskOffset:slotsOffset]
 		defer wipeBytes(mask)
-		if err := randomBytes(mask); err != nil {
+		if err := rekeyRandom(mask); err != nil {
 			return err
 		}
 		subtle.XORBytes(mem[leftOffset:rightOffset], mem[leftOffset:rightOffset], mask)
 		subtle.XORBytes(mem[rightOffset:maskOffset], mem[rightOffset:maskOffset], mask)
-		c.rekeys.Add(1)
+		s.rekeys.Add(1)
 		return nil
 	})
 	if errors.Is(err, ErrDestroyed) {
@@ -216,48 +294,58 @@ func (c *Coffer) Rekey() error {
 	return err
 }
 
-// Destroy stops the re-key goroutine, waits for it, and wipes and frees the
-// key. Destroying again does nothing. It must not be called from inside
-// this Coffer's WithKey callback.
+// Destroy stops the re-key goroutine, waits for it and for WithKey calls
+// in progress, and wipes and frees the key. Destroying again does nothing;
+// a zero Coffer has nothing to destroy. It must not be called from inside
+// this Coffer's WithKey callback. A Purge meanwhile does not wait for it.
 func (c *Coffer) Destroy() error {
-	var err error
-	c.shutdown(func() { err = c.store.Destroy() })
-	return err
+	s := c.state()
+	if s == nil {
+		return nil
+	}
+	c.cleanup.Stop()
+	s.markDestroyed()
+	<-s.done
+	return s.store.Destroy()
 }
 
 // Destroyed reports whether the Coffer has been destroyed. A Coffer whose
 // store a Purge took (even one that raced with NewCoffer) is destroyed.
-func (c *Coffer) Destroyed() bool { return c == nil || c.destroyed.Load() || !c.store.Alive() }
+func (c *Coffer) Destroyed() bool { return c.state().isDestroyed() }
 
-// kill is Purge's Destroy: it never waits for a WithKey callback.
-func (c *Coffer) kill() { c.shutdown(func() { unmapRegions(c.store.kill(nil)) }) }
+func (s *cofferState) isDestroyed() bool {
+	return s == nil || s.destroyed.Load() || !s.store.Alive()
+}
 
-// shutdown marks the Coffer destroyed, stops its goroutine and frees the
-// store with free, once.
-func (c *Coffer) shutdown(free func()) {
-	if c == nil {
+// markDestroyed marks the Coffer destroyed, stops its goroutine (without
+// waiting for it) and drops it from the live set. Only the first call does
+// anything.
+func (s *cofferState) markDestroyed() {
+	if !s.destroyed.CompareAndSwap(false, true) {
 		return
 	}
-	c.once.Do(func() {
-		c.destroyed.Store(true)
-		close(c.stop)
-		<-c.done
-		free()
-		coffers.mu.Lock()
-		delete(coffers.set, c)
-		coffers.mu.Unlock()
-	})
+	close(s.stop)
+	coffers.mu.Lock()
+	delete(coffers.set, s)
+	coffers.mu.Unlock()
+}
+
+// kill is Purge's Destroy: it marks the Coffer and wipes its key now,
+// waiting for no callback, re-key or Destroy in progress.
+func (s *cofferState) kill() {
+	s.markDestroyed()
+	unmapRegions(s.store.kill(nil))
 }
 
 // purgeCoffers kills every live Coffer.
 func purgeCoffers() {
 	coffers.mu.Lock()
-	live := make([]*Coffer, 0, len(coffers.set))
-	for c := range coffers.set {
-		live = append(live, c)
+	live := make([]*cofferState, 0, len(coffers.set))
+	for s := range coffers.set {
+		live = append(live, s)
 	}
 	coffers.mu.Unlock()
-	for _, c := range live {
-		c.kill()
+	for _, s := range live {
+		s.kill()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -136,13 +137,18 @@ func currentKey() (*Coffer, error) {
 }
 
 // NewEnclave encrypts src into a new Enclave, then wipes src. Empty src
-// gives ErrInvalidSize. On error src is left as it was.
+// gives ErrInvalidSize. On error src is left as it was. As with
+// NewBufferFromBytes, read-only data of a Buffer is sealed and left as it
+// is.
 func NewEnclave(src []byte) (*Enclave, error) {
 	e, err := seal(src)
-	if err == nil {
-		wipeBytes(src)
+	if err != nil {
+		return nil, err
 	}
-	return e, err
+	if err := wipeSource(src); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // NewEnclaveRandom returns an Enclave of size random bytes. The bytes are
@@ -170,29 +176,34 @@ func NewEnclaveRandom(size int) (*Enclave, error) {
 // sealing fails, the Buffer is left alive and unchanged. A broken canary
 // gives ErrCanaryCorrupt.
 func (b *Buffer) Seal() (*Enclave, error) {
-	if err := b.lock(); err != nil {
+	s := b.state()
+	if s == nil {
+		return nil, ErrDestroyed
+	}
+	defer runtime.KeepAlive(b)
+	if err := s.lock(); err != nil {
 		return nil, err
 	}
-	defer b.unlock()
-	if b.secluded {
-		if err := b.protect(protRO); err != nil {
+	defer s.unlock()
+	if s.secluded {
+		if err := s.protect(protRO); err != nil {
 			return nil, err
 		}
 	}
-	if err := b.noteCanary(b.region.verify()); err != nil {
+	if err := s.noteCanary(s.region.verify()); err != nil {
 		return nil, err
 	}
-	e, err := seal(b.data)
+	e, err := seal(s.data)
 	if err != nil {
 		return nil, err
 	}
-	// Purge sets dead before it wipes a buffer in use, so if dead is still
-	// clear, the data was whole while it was sealed.
-	if b.dead.Load() {
+	// Purge clears live before it wipes a buffer in use, so if live is
+	// still set, the data was whole while it was sealed.
+	if !s.live.Swap(false) {
 		return nil, ErrDestroyed
 	}
-	b.dead.Store(true)
-	b.release()
+	b.cleanup.Stop()
+	s.release()
 	return e, nil
 }
 
@@ -250,11 +261,16 @@ func seal(plaintext []byte) (*Enclave, error) {
 // stack is reused.
 func (e *Enclave) Open() (*Buffer, error) {
 	if e == nil || e.size == 0 {
-		return nil, fmt.Errorf("%w: nil enclave", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: %w: nil or zero Enclave, nothing sealed", ErrInvalidArgument, ErrDecryption)
 	}
-	b, err := newFrozenBuffer(e.size, e.openInto)
-	// Only Purge can destroy the new buffer under Open, and it takes the
-	// key with it.
+	return decryptToBuffer(e.size, e.openInto)
+}
+
+// decryptToBuffer returns a frozen Buffer of size bytes that fill decrypts
+// into. Only Purge can destroy the new Buffer during fill, and it takes the
+// key with it: that is ErrDecryption, never a Buffer of zeros.
+func decryptToBuffer(size int, fill func([]byte) error) (*Buffer, error) {
+	b, err := newFrozenBuffer(size, fill)
 	if errors.Is(err, ErrDestroyed) {
 		return nil, fmt.Errorf("%w: purged during Open", ErrDecryption)
 	}

@@ -10,6 +10,10 @@ func init() {
 		if !ok {
 			return ErrInvalidArgument
 		}
-		return b.seclude()
+		s := b.state()
+		if s == nil {
+			return ErrDestroyed
+		}
+		return s.seclude()
 	}
 }

@@ -43,11 +43,11 @@ func TestPurgeInsideCallbacks(t *testing.T) {
 					assert.False(t, b.Alive())
 					return nil
 				})
-				assert.NoError(t, err)
+				assert.ErrorIs(t, err, ErrDestroyed, "fn returned nil over wiped data: never a success")
 			})
 			assert.ErrorIs(t, b.WithData(func([]byte) error { return nil }), ErrDestroyed)
 			assert.NoError(t, b.Destroy())
-			assert.NotContains(t, buffers.snapshot(), b, "freed once the callback returned")
+			assert.NotContains(t, buffers.snapshot(), b.bufferState, "freed once the callback returned")
 		})
 	}
 }
@@ -56,11 +56,11 @@ func TestPurgeInsideWithKey(t *testing.T) {
 	c, err := NewCoffer(WithRekeyInterval(time.Millisecond))
 	require.NoError(t, err)
 	withinDeadline(t, 30*time.Second, func() {
-		assert.NoError(t, c.WithKey(func(k []byte) error {
+		assert.ErrorIs(t, c.WithKey(func(k []byte) error {
 			Purge()
 			assert.Equal(t, make([]byte, keySize), k, "key wiped under the callback")
 			return nil
-		}))
+		}), ErrCofferDestroyed, "a key wiped under fn is never a success")
 	})
 	assert.True(t, c.Destroyed())
 	assert.ErrorIs(t, c.WithKey(func([]byte) error { return nil }), ErrCofferDestroyed)
@@ -72,12 +72,12 @@ func TestPurgeInsideEnclaveOpen(t *testing.T) {
 	b, err := e.Open()
 	require.NoError(t, err)
 	withinDeadline(t, 30*time.Second, func() {
-		assert.NoError(t, b.WithData(func([]byte) error {
+		assert.ErrorIs(t, b.WithData(func([]byte) error {
 			Purge()
 			_, err := e.Open()
 			assert.ErrorIs(t, err, ErrDecryption)
 			return nil
-		}))
+		}), ErrDestroyed)
 	})
 }
 

@@ -17,7 +17,7 @@ var defaultSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP
 // preempts goroutines, SIGCHLD reports children, SIGPIPE broken pipes,
 // SIGPROF profiling, SIGWINCH terminal resizes). Ending the process on them
 // would be a bug, so CatchSignal never handles them.
-var runtimeSignals = map[os.Signal]bool{
+var runtimeSignals = map[syscall.Signal]bool{
 	syscall.SIGURG: true, syscall.SIGCHLD: true, syscall.SIGPIPE: true,
 	syscall.SIGPROF: true, syscall.SIGWINCH: true,
 }
@@ -31,7 +31,8 @@ var catcher struct {
 // CatchSignal makes the process, on the first of signals, call handler (if
 // not nil), purge, and exit with status 1. With no signals it catches
 // SIGINT, SIGTERM, SIGHUP and SIGQUIT. Runtime signals (SIGURG, SIGCHLD,
-// SIGPIPE, SIGPROF, SIGWINCH) are never caught, even if listed. A later
+// SIGPIPE, SIGPROF, SIGWINCH) are never caught, even if listed, and nor
+// is a signal whose type is not syscall.Signal. A later
 // call replaces the earlier one. The application's own signal.Notify
 // subscriptions keep working: this adds a subscription, it resets nothing.
 // A handler that panics still leads to the purge and the exit.
@@ -41,8 +42,10 @@ func CatchSignal(handler func(os.Signal), signals ...os.Signal) {
 	}
 	var wanted []os.Signal
 	for _, s := range signals {
-		if s != nil && !runtimeSignals[s] {
-			wanted = append(wanted, s)
+		// Only syscall.Signal can be delivered; another os.Signal type
+		// might not even be comparable, and a map lookup would panic.
+		if sig, ok := s.(syscall.Signal); ok && !runtimeSignals[sig] {
+			wanted = append(wanted, sig)
 		}
 	}
 

@@ -11,15 +11,25 @@ import (
 
 // Statistics is a snapshot of the package's state, from Stats.
 type Statistics struct {
-	LiveBuffers     int    // Buffers not yet destroyed, Coffers' included
-	LockedBytes     int    // bytes of pages locked now, cached regions included
-	UnlockedBuffers int    // live Buffers whose pages are not locked
-	CachedRegions   int    // wiped regions kept mapped (and locked) for reuse
-	CanaryFailures  int    // Buffers found with a broken canary, ever
-	LockFailures    int    // allocations the kernel refused to lock, ever
-	MemlockLimit    uint64 // soft RLIMIT_MEMLOCK in bytes; MemlockUnlimited if none
-	// MemlockHeadroom is MemlockLimit minus LockedBytes: how much more this
-	// package could lock if nothing else in the process locks memory.
+	LiveBuffers     int // Buffers not yet destroyed, Coffers' included
+	LockedBytes     int // bytes of pages locked now, cached regions included
+	UnlockedBuffers int // live Buffers whose pages are not locked
+	CachedRegions   int // wiped regions kept mapped (and locked) for reuse
+	CanaryFailures  int // Buffers found with a broken canary, ever
+	LockFailures    int // allocations the kernel refused to lock, ever
+	// Reclaimed counts Buffers and Coffers that became unreachable without
+	// Destroy and were wiped and freed by the garbage collector, ever. A
+	// growing count is a leak in the application: Destroy frees at once.
+	Reclaimed     int
+	RekeyFailures int    // background re-keys that failed and were retried, ever
+	MemlockLimit  uint64 // soft RLIMIT_MEMLOCK in bytes; MemlockUnlimited if none
+	// MemlockEnforced is false when the process may lock memory beyond
+	// MemlockLimit: it holds CAP_IPC_LOCK (root usually does), which the
+	// kernel checks before the limit.
+	MemlockEnforced bool
+	// MemlockHeadroom is how much more this package could lock if nothing
+	// else in the process locks memory: MemlockLimit minus LockedBytes, or
+	// MemlockUnlimited when there is no limit or it is not enforced.
 	MemlockHeadroom uint64
 }
 
@@ -37,10 +47,13 @@ func Stats() Statistics {
 		CachedRegions:   int(cachedRegions.Load()),
 		CanaryFailures:  int(canaryFailures.Load()),
 		LockFailures:    int(lockFailures.Load()),
+		Reclaimed:       int(reclaimed.Load()),
+		RekeyFailures:   int(rekeyFailures.Load()),
 		MemlockLimit:    memlockLimit(),
+		MemlockEnforced: !canLockWithoutLimit(),
 	}
 	switch locked := uint64(s.LockedBytes); {
-	case s.MemlockLimit == MemlockUnlimited:
+	case s.MemlockLimit == MemlockUnlimited || !s.MemlockEnforced:
 		s.MemlockHeadroom = MemlockUnlimited
 	case locked < s.MemlockLimit:
 		s.MemlockHeadroom = s.MemlockLimit - locked

@@ -3,6 +3,8 @@
 package memguard
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 )
@@ -13,7 +15,9 @@ const DefaultChunkSize = 16 << 10
 
 // Stream is an encrypted io.Reader and io.Writer of secret data: what is
 // written is sealed in chunks into Enclaves, and read back by opening them.
-// A Stream is safe for concurrent use.
+// A Stream is safe for concurrent use. The zero Stream is empty and ready
+// to use, with DefaultChunkSize; a nil *Stream is empty, and Write to it
+// gives ErrInvalidArgument.
 type Stream struct {
 	mu        sync.Mutex
 	chunks    []*Enclave // the front is read first
@@ -49,11 +53,18 @@ func NewStream(opts ...StreamOption) *Stream {
 // sealed. If sealing fails it returns how many bytes were taken; the rest
 // of p is left as it was.
 func (s *Stream) Write(p []byte) (int, error) {
+	if s == nil {
+		return 0, fmt.Errorf("%w: nil Stream", ErrInvalidArgument)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
+	size := s.chunkSize
+	if size < 1 {
+		size = DefaultChunkSize // a zero Stream
+	}
 	for n < len(p) {
-		chunk := p[n:min(len(p), n+s.chunkSize)]
+		chunk := p[n:min(len(p), n+size)]
 		e, err := NewEnclave(chunk)
 		if err != nil {
 			return n, err
@@ -68,8 +79,13 @@ func (s *Stream) Write(p []byte) (int, error) {
 // Read opens chunks into p until p is full or the Stream is empty, which
 // gives io.EOF. A chunk only partly read is sealed again, remainder only,
 // straight from protected memory. Chunks sealed before a Purge fail with
-// ErrDecryption.
+// ErrDecryption; so does a chunk that a Purge wipes while it is being read,
+// and then the bytes of it already copied into p are wiped and the chunk
+// stays in the Stream as it was.
 func (s *Stream) Read(p []byte) (int, error) {
+	if s == nil {
+		return 0, io.EOF
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.chunks) == 0 {
@@ -77,36 +93,54 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) && len(s.chunks) > 0 {
-		b, err := s.chunks[0].Open()
+		k, rest, err := readChunk(s.chunks[0], p[n:])
 		if err != nil {
 			return n, err
 		}
-		err = b.WithData(func(data []byte) error {
-			k := copy(p[n:], data)
-			if k < len(data) {
-				rest, err := seal(data[k:])
-				if err != nil {
-					return err
-				}
-				s.chunks[0] = rest
-			} else {
-				s.popFront()
-			}
-			n += k
-			s.size -= k
-			return nil
-		})
-		b.Destroy()
-		if err != nil {
-			return n, err
+		if rest != nil {
+			s.chunks[0] = rest
+		} else {
+			s.popFront()
 		}
+		n += k
+		s.size -= k
 	}
 	return n, nil
+}
+
+// readChunk opens e and copies it into p; if p is too short, rest is the
+// remainder, sealed again. Either all of it happens or none: on error what
+// was copied into p is wiped.
+func readChunk(e *Enclave, p []byte) (k int, rest *Enclave, err error) {
+	b, err := e.Open()
+	if err != nil {
+		return 0, nil, err
+	}
+	defer b.Destroy()
+	err = b.WithData(func(data []byte) error {
+		k = copy(p, data)
+		if k < len(data) {
+			rest, err = seal(data[k:])
+			return err
+		}
+		return nil
+	})
+	if errors.Is(err, ErrDestroyed) {
+		err = fmt.Errorf("%w: purged during Read", ErrDecryption)
+	}
+	if err != nil {
+		wipeBytes(p[:k])
+		return 0, nil, err
+	}
+	return k, rest, nil
 }
 
 // Next opens the next chunk into a frozen Buffer and removes it from the
 // Stream. An empty Stream gives io.EOF.
 func (s *Stream) Next() (*Buffer, error) {
+	if s == nil {
+		return nil, io.EOF
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.chunks) == 0 {
@@ -125,13 +159,16 @@ func (s *Stream) Next() (*Buffer, error) {
 // Stream. An empty Stream gives io.EOF. If a chunk fails to open, nothing
 // is removed.
 func (s *Stream) Flush() (*Buffer, error) {
+	if s == nil {
+		return nil, io.EOF
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.chunks) == 0 {
 		return nil, io.EOF
 	}
 	// Each chunk is decrypted straight into its place in the result.
-	b, err := newFrozenBuffer(s.size, func(dst []byte) error {
+	b, err := decryptToBuffer(s.size, func(dst []byte) error {
 		for _, e := range s.chunks {
 			if err := e.openInto(dst[:e.size]); err != nil {
 				return err
@@ -150,6 +187,9 @@ func (s *Stream) Flush() (*Buffer, error) {
 
 // Size is the number of plaintext bytes in the Stream.
 func (s *Stream) Size() int {
+	if s == nil {
+		return 0
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.size

@@ -1,0 +1,335 @@
+//go:build cgo
+
+package memguard
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// bufferState is everything a Buffer is, apart from its handle: the locks,
+// the flags and the region. The registry holds states, so Purge reaches
+// every secret whether or not its handle is still reachable.
+type bufferState struct {
+	// rw admits many readers (WithData, EqualTo, Verify) or one writer
+	// (everything that changes the data, its protection, or frees it).
+	rw sync.RWMutex
+	// protMu orders protection changes and the unmap against Purge, which
+	// wipes a buffer in use without taking rw.
+	protMu sync.Mutex
+	// live is set at creation and cleared once, by Destroy, Seal or Purge:
+	// no new access gets in, and whoever leaves rw last frees the region.
+	// A zero state is not live, so a zero Buffer behaves as destroyed.
+	live atomic.Bool
+	// wiped is set by Purge before it wipes the data under a user, so that
+	// the user reports ErrDestroyed instead of what it read.
+	wiped   atomic.Bool
+	frozen  atomic.Bool
+	corrupt atomic.Bool // a canary failure was counted for this buffer
+
+	// A secluded Buffer is frozen and, while no reader is inside,
+	// inaccessible (PROT_NONE): the first reader in makes it readable, the
+	// last one out hides it again. Set once, by seclude, before sharing.
+	secluded bool
+	viewMu   sync.Mutex
+	viewers  int // readers inside a secluded Buffer, under viewMu
+
+	region  *region // nil once freed; written under rw and protMu
+	data    []byte  // the secret, over C memory
+	size    int
+	freeErr error // from freeing: reported by the next Destroy
+	slot    int   // index in the registry, under its lock
+}
+
+// fillAndFreeze runs fill on the data, then freezes it, under one hold of
+// the write lock: a concurrent Purge wipes the buffer but cannot unmap it
+// under fill, and a wipe during fill is reported as ErrDestroyed.
+func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.unlock()
+	if err := fill(s.data); err != nil {
+		return err
+	}
+	if err := s.protect(protRO); err != nil {
+		return err
+	}
+	s.frozen.Store(true)
+	if s.wiped.Load() {
+		return ErrDestroyed
+	}
+	return nil
+}
+
+func (s *bufferState) withData(fn func(data []byte) error) error {
+	// rlock and runlock, written out: on this path, the hottest in the
+	// package, each call saved is a nanosecond.
+	s.rw.RLock()
+	defer func() {
+		s.rw.RUnlock()
+		if !s.live.Load() {
+			s.reap()
+		}
+	}()
+	if !s.live.Load() {
+		return ErrDestroyed
+	}
+	var err error
+	if s.secluded {
+		err = s.withRevealed(func() error { return s.readChecked(fn) })
+	} else {
+		err = s.readChecked(fn)
+	}
+	return s.afterUse(err)
+}
+
+// afterUse turns a user's success into ErrDestroyed if Purge wiped the
+// data while the user held it. Purge sets wiped before it wipes, so a
+// clear flag after the use means the data was whole throughout.
+func (s *bufferState) afterUse(err error) error {
+	if err == nil && s.wiped.Load() {
+		return ErrDestroyed
+	}
+	return err
+}
+
+// readChecked calls fn with the data if the canary next to it is intact.
+// The caller holds rw.
+func (s *bufferState) readChecked(fn func(data []byte) error) error {
+	if !s.canaryIntact() {
+		return s.noteCanary(ErrCanaryCorrupt)
+	}
+	return fn(s.data)
+}
+
+// withRevealed runs fn with a secluded Buffer readable. The caller holds rw
+// for reading.
+func (s *bufferState) withRevealed(fn func() error) error {
+	s.viewMu.Lock()
+	if s.viewers == 0 {
+		if err := s.protect(protRO); err != nil {
+			s.viewMu.Unlock()
+			return err
+		}
+	}
+	s.viewers++
+	s.viewMu.Unlock()
+
+	err := fn()
+
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	if s.viewers--; s.viewers == 0 {
+		if herr := s.protect(protNone); err == nil {
+			err = herr
+		}
+	}
+	return err
+}
+
+// seclude makes a Buffer frozen and inaccessible while no reader is inside.
+func (s *bufferState) seclude() error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.unlock()
+	if err := s.protect(protNone); err != nil {
+		return err
+	}
+	s.frozen.Store(true)
+	s.secluded = true
+	return nil
+}
+
+func (s *bufferState) withDataMut(fn func(data []byte) error) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.unlock()
+	if s.frozen.Load() {
+		return ErrImmutable
+	}
+	if !s.canaryIntact() {
+		return s.noteCanary(ErrCanaryCorrupt)
+	}
+	if err := s.protect(protRW); err != nil {
+		return err
+	}
+	return s.afterUse(fn(s.data))
+}
+
+func (s *bufferState) freeze() error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.unlock()
+	if s.secluded {
+		return nil // frozen already, and hidden
+	}
+	if err := s.protect(protRO); err != nil {
+		return err
+	}
+	s.frozen.Store(true)
+	return nil
+}
+
+func (s *bufferState) melt() error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.unlock()
+	if s.secluded {
+		return ErrImmutable
+	}
+	s.frozen.Store(false)
+	return nil
+}
+
+// protect sets the pages' hardware protection if it differs. The caller
+// holds rw, for writing or (for a secluded Buffer) reading.
+func (s *bufferState) protect(p protection) error {
+	s.protMu.Lock()
+	defer s.protMu.Unlock()
+	return s.region.protect(p)
+}
+
+func (s *bufferState) verify() error {
+	if err := s.rlock(); err != nil {
+		return err
+	}
+	defer s.runlock()
+	if s.secluded {
+		return s.withRevealed(func() error { return s.noteCanary(s.region.verify()) })
+	}
+	return s.noteCanary(s.region.verify())
+}
+
+// destroy waits for users to leave, then frees the region; it reports, once,
+// what freeing found.
+func (s *bufferState) destroy() error {
+	s.live.Store(false)
+	s.rw.Lock()
+	defer s.rw.Unlock()
+	s.release()
+	err := s.freeErr
+	s.freeErr = nil
+	return err
+}
+
+// rlock enters as a reader of a live Buffer.
+func (s *bufferState) rlock() error {
+	s.rw.RLock()
+	if !s.live.Load() {
+		s.runlock()
+		return ErrDestroyed
+	}
+	return nil
+}
+
+func (s *bufferState) runlock() {
+	s.rw.RUnlock()
+	if !s.live.Load() {
+		s.reap()
+	}
+}
+
+// lock enters as the only writer of a live Buffer.
+func (s *bufferState) lock() error {
+	s.rw.Lock()
+	if !s.live.Load() {
+		s.unlock()
+		return ErrDestroyed
+	}
+	return nil
+}
+
+// unlock leaves rw, then frees the region if the Buffer died meanwhile.
+// Unlocking before looking at live matters: Purge clears live before trying
+// the lock, so one of the two always sees the other and frees.
+func (s *bufferState) unlock() {
+	s.rw.Unlock()
+	if !s.live.Load() {
+		s.reap()
+	}
+}
+
+// reap frees a dead Buffer's region unless someone is still inside; the
+// last one out reaps again.
+func (s *bufferState) reap() {
+	if s.rw.TryLock() {
+		s.release()
+		s.rw.Unlock()
+	}
+}
+
+// release frees the region once. The caller holds rw for writing.
+func (s *bufferState) release() {
+	if r := s.detach(); r != nil {
+		s.freeErr = s.noteCanary(releaseRegion(r))
+	}
+}
+
+// kill is Purge's destroy: it never waits. An idle Buffer's region is
+// detached and appended to batch, for the caller to unmap together with
+// others; a Buffer in use is wiped under its user, who frees the region on
+// leaving and reports ErrDestroyed.
+func (s *bufferState) kill(batch []*region) []*region {
+	s.live.Store(false)
+	if s.rw.TryLock() {
+		if r := s.detach(); r != nil {
+			retireRegion(r)
+			batch = append(batch, r)
+		}
+		s.rw.Unlock()
+		return batch
+	}
+	s.wiped.Store(true)
+	s.protMu.Lock()
+	if s.region != nil {
+		s.region.wipeData()
+	}
+	s.protMu.Unlock()
+	return batch
+}
+
+// detach takes the region out of the Buffer and the registry for the
+// caller to free, or returns nil if it is gone already. The caller holds rw
+// for writing. Once region is nil under protMu, Purge's wipe of a busy
+// Buffer no longer touches it, so freeing it needs no lock.
+func (s *bufferState) detach() *region {
+	s.protMu.Lock()
+	r := s.region
+	s.region, s.data = nil, nil
+	s.protMu.Unlock()
+	if r != nil {
+		buffers.remove(s)
+	}
+	return r
+}
+
+// canaryIntact compares the canary bytes next to the data: two word
+// compares and the short tail, no cgo call, and small enough to inline.
+// Comparing the tail byte by byte avoids a call to the runtime's memequal.
+// The caller holds rw.
+func (s *bufferState) canaryIntact() bool {
+	r := s.region
+	want := r.expectedCanary()
+	if *r.leadCanary() != *want {
+		return false
+	}
+	for i, c := range r.tailCanary() {
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// noteCanary counts the first canary failure of this Buffer in Stats.
+func (s *bufferState) noteCanary(err error) error {
+	if err == ErrCanaryCorrupt && s.corrupt.CompareAndSwap(false, true) {
+		canaryFailures.Add(1)
+	}
+	return err
+}
