@@ -43,7 +43,9 @@ type bufferState struct {
 
 // fillAndFreeze runs fill on the data, then freezes it, under one hold of
 // the write lock: a concurrent Purge wipes the buffer but cannot unmap it
-// under fill, and a wipe during fill is reported as ErrDestroyed.
+// under fill. Only Purge can kill a Buffer nobody else holds yet, so a
+// Buffer no longer live here was purged (and is being wiped, if it is not
+// already): ErrDestroyed.
 func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 	if err := s.lock(); err != nil {
 		return err
@@ -56,7 +58,7 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 		return err
 	}
 	s.frozen.Store(true)
-	if s.wiped.Load() {
+	if !s.live.Load() {
 		return ErrDestroyed
 	}
 	return nil

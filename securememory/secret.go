@@ -3,6 +3,7 @@ package securememory
 import (
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -22,7 +23,19 @@ func newSecret(buf *memguard.Buffer) (Secret, error) {
 	}
 	AllocCounter.add(1)
 	InUseCounter.add(1)
-	return &secret{buf: buf}, nil
+	s := &secret{buf: buf}
+	runtime.AddCleanup(s, closeDropped, buf)
+	return s, nil
+}
+
+// closeDropped closes a Secret that became unreachable without Close, as
+// Asherah's finalizer does: the Buffer is destroyed and InUseCounter moves
+// down. A Secret closed before never gets here with a live Buffer.
+func closeDropped(buf *memguard.Buffer) {
+	if buf.Alive() {
+		InUseCounter.add(-1)
+		buf.Destroy()
+	}
 }
 
 func (s *secret) WithBytes(action func([]byte) error) error {

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -212,4 +213,49 @@ func TestCoreLimitUntouchedUntilAsked(t *testing.T) {
 		assert.Contains(t, res.stdout, fmt.Sprintf("%s cur=%d max=%d", when, distinct.Cur, distinct.Max))
 	}
 	assert.Contains(t, res.stdout, fmt.Sprintf("disabled cur=0 max=%d", distinct.Max), "hard limit kept")
+}
+
+func init() {
+	// A WithKey callback that never returns while a Destroy of its Coffer
+	// waits for it: SIGTERM must still purge and exit.
+	children["signal while a coffer destroy waits"] = func() {
+		memguard.CatchSignal(nil)
+		c, err := memguard.NewCoffer()
+		check(err == nil, "coffer: %v", err)
+		go c.WithKey(func([]byte) error {
+			go c.Destroy()
+			waitForever()
+			return nil
+		})
+		for !c.Destroyed() { // Destroy marks the coffer, then waits
+			runtime.Gosched()
+		}
+		fmt.Println("READY")
+		waitForever()
+	}
+}
+
+func TestSignalWhileCofferDestroyWaits(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=signal while a coffer destroy waits")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	ready := make([]byte, len("READY\n"))
+	_, err = io.ReadFull(stdout, ready)
+	require.NoError(t, err)
+	require.Equal(t, "READY\n", string(ready))
+
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	sent := time.Now()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-exited:
+		t.Logf("exited %v after SIGTERM", time.Since(sent))
+		assert.Equal(t, 1, cmd.ProcessState.ExitCode())
+	case <-time.After(time.Second):
+		t.Fatal("still running one second after SIGTERM: Purge waited")
+	}
 }

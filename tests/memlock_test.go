@@ -243,3 +243,43 @@ func TestAddressSpaceLimit(t *testing.T) {
 	require.Equal(t, 0, res.exitCode, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
 	assert.Contains(t, res.stdout, survivedMarker)
 }
+
+func init() {
+	// Live secrets come before cached regions: 100 held under best effort
+	// (most of them unlocked), all destroyed, then 10 held must all be
+	// locked.
+	children["best effort keeps live secrets locked"] = func() {
+		check(unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: lowMemlock, Max: lowMemlock}) == nil, "setrlimit")
+		s := memguard.Stats()
+		check(s.MemlockEnforced && s.MemlockHeadroom <= lowMemlock, "unprivileged: the limit is enforced: %+v", s)
+		memguard.SetLockPolicy(memguard.LockBestEffort)
+		hold := func(n int) []*memguard.Buffer {
+			var held []*memguard.Buffer
+			for i := 0; i < n; i++ {
+				b, err := memguard.NewBufferFromBytes(secretFor(i))
+				check(err == nil, "best effort allocation %d: %v", i, err)
+				held = append(held, b)
+			}
+			return held
+		}
+		held := hold(100)
+		check(memguard.Stats().LockFailures > 0, "refusals reported: %+v", memguard.Stats())
+		for _, b := range held {
+			check(b.Destroy() == nil, "destroy")
+		}
+		held = hold(10)
+		for i, b := range held {
+			check(b.Locked(), "buffer %d locked: %+v", i, memguard.Stats())
+		}
+		s = memguard.Stats()
+		check(s.UnlockedBuffers == 0, "no unlocked live buffer: %+v", s)
+		fmt.Printf("stats after holding 10: %+v\n", s)
+	}
+}
+
+func TestBestEffortKeepsLiveSecretsLocked(t *testing.T) {
+	res := runChild(t, "best effort keeps live secrets locked", asNobody(t))
+	require.Equal(t, 0, res.exitCode, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+	assert.Contains(t, res.stdout, survivedMarker)
+	t.Log(strings.TrimSpace(res.stdout))
+}
