@@ -117,7 +117,11 @@ func mapRegion(size int, lock bool) (*region, error) {
 	if limit := maxRegions(); limit > 0 && liveBuffers.Load()+cachedRegions.Load() >= limit {
 		return nil, &osError{kind: ErrOutOfMemory, op: "map", size: size, err: &mapCountError{regions: limit, mapCount: int64(mapCount())}}
 	}
-	r, err := newRegion(size, lock)
+	var flags mapFlags
+	if lock {
+		flags = mapLock
+	}
+	r, err := newRegion(size, flags)
 	if err == nil {
 		lockedBytes.Add(int64(r.lockedBytes()))
 	}
