@@ -293,14 +293,36 @@ static void test_util(void)
 #define FIRST_LOCK MG_F_MLOCK
 #endif
 
+struct fault_case {
+	enum mg_fault which;
+	int after, err, want;
+};
+
+/* Each case's fault makes mg_region_new(64, flags) return its status, with
+ * its errno, and no region. */
+static void check_faults(const struct fault_case *cases, size_t n,
+			 unsigned flags)
+{
+	size_t i;
+	mg_region *r;
+
+	for (i = 0; i < n; i++) {
+		r = (mg_region *)1;
+		errno = 0;
+		mg_canary_pool_empty();
+		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
+		CHECK(mg_region_new(64, flags, &r) == cases[i].want);
+		CHECK(errno == cases[i].err);
+		CHECK(r == NULL);
+		mg_fault_clear();
+	}
+}
+
 /* Each OS failure maps to its status, with errno, and leaks nothing (ASan's
  * leak checker runs at exit). */
 static void test_faults(void)
 {
-	struct {
-		enum mg_fault which;
-		int after, err, want;
-	} cases[] = {
+	static const struct fault_case cases[] = {
 		{MG_F_MALLOC, 0, ENOMEM, MG_ENOMEM},
 		{MG_F_MMAP, 0, ENOMEM, MG_ENOMEM},
 		{MG_F_MPROTECT, 0, EACCES, MG_EPROTECT},
@@ -311,19 +333,9 @@ static void test_faults(void)
 		{FIRST_LOCK, 0, ENOMEM, MG_ELOCK},
 		{MG_F_RANDOM, 0, EIO, MG_ERANDOM},
 	};
-	size_t i;
 	mg_region *r;
 
-	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		r = (mg_region *)1;
-		errno = 0;
-		mg_canary_pool_empty();
-		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
-		CHECK(mg_region_new(64, MG_MAP_LOCK, &r) == cases[i].want);
-		CHECK(errno == cases[i].err);
-		CHECK(r == NULL);
-		mg_fault_clear();
-	}
+	check_faults(cases, sizeof cases / sizeof cases[0], MG_MAP_LOCK);
 
 	/* without locking, mlock is never called */
 	mg_fault_set(MG_F_MLOCK2, 0, EPERM);
@@ -576,10 +588,7 @@ static void test_map(void)
  * cleaned up: no mapping, no descriptor, no metadata left. */
 static void test_secret(void)
 {
-	struct {
-		enum mg_fault which;
-		int after, err, want;
-	} cases[] = {
+	static const struct fault_case cases[] = {
 		{MG_F_MEMFD_SECRET, 0, ENOSYS, MG_EUNSUPPORTED},
 		{MG_F_MEMFD_SECRET, 0, EINVAL, MG_EUNSUPPORTED},
 		{MG_F_MEMFD_SECRET, 0, EOPNOTSUPP, MG_EUNSUPPORTED},
@@ -597,7 +606,6 @@ static void test_secret(void)
 	int fds = open_fds(), mem, status;
 	unsigned char buf[16];
 	mg_region *r, *plain;
-	size_t i;
 	pid_t pid;
 	mg_map m;
 	char line[512];
@@ -658,16 +666,8 @@ static void test_secret(void)
 	r->data[0] = 1;
 	CHECK(mg_region_free(r) == MG_OK && mg_region_free(plain) == MG_OK);
 
-	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		r = (mg_region *)1;
-		errno = 0;
-		mg_canary_pool_empty();
-		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
-		CHECK(mg_region_new(64, MG_MAP_SECRET, &r) == cases[i].want);
-		CHECK(errno == cases[i].err && r == NULL);
-		mg_fault_clear();
-		CHECK(open_fds() == fds && secret_maps() == 0);
-	}
+	check_faults(cases, sizeof cases / sizeof cases[0], MG_MAP_SECRET);
+	CHECK(open_fds() == fds && secret_maps() == 0);
 
 	/* the kernel's own RLIMIT_MEMLOCK charge, for an unprivileged user */
 	if (getuid() != 0)
