@@ -181,8 +181,11 @@ int mg_map_free(mg_map *m)
  * keeps the destruction of a large, barely used buffer from touching, and
  * so allocating, every one of its pages.
  *
- * A span within one page is wiped whole: its page holds the region's
- * canary, so it is resident anyway.
+ * A span under 64 KiB, or within one page, is wiped whole. A one-page
+ * region's page holds its canary, so it is resident anyway. Below 64 KiB
+ * the check costs about what it can save: mincore took 1.5 to 3.6 us here,
+ * as long as wiping 64 KiB, and what it can save is bounded by 64 KiB of
+ * page faults.
  */
 void mg_wipe_touched(void *p, size_t n)
 {
@@ -190,7 +193,7 @@ void mg_wipe_touched(void *p, size_t n)
 	unsigned char *start = p, *end = start + n, *a, *lo, *hi;
 	size_t page = mg_page_size(), npages, i, j;
 
-	if (n <= page) {
+	if (n <= page || n < 64 * 1024) {
 		mg_wipe(p, n);
 		return;
 	}

@@ -539,18 +539,23 @@ static void test_wipe_touched(void)
 	/* a span that does not start or end on a page: only its bytes */
 	CHECK(mg_map_new(npages * page, 0, &m) == MG_OK);
 	m.pages[99] = m.pages[100] = 1;
-	m.pages[2 * page + 99] = m.pages[2 * page + 100] = 1;
+	m.pages[2000 * page + 99] = m.pages[2000 * page + 100] = 1;
 	m.pages[1500 * page] = 1;
 	n = resident(m.pages, m.pages_len, before);
 	CHECK(n == 3 || n >= 512); /* or huge pages */
-	mg_wipe_touched(m.pages + 100, 2 * page);
+	mg_wipe_touched(m.pages + 100, 2000 * page);
 	CHECK(m.pages[99] == 1 && m.pages[100] == 0);
-	CHECK(m.pages[2 * page + 99] == 0 && m.pages[2 * page + 100] == 1);
-	CHECK(m.pages[1500 * page] == 1);
-	mg_wipe_touched(m.pages, m.pages_len);
-	CHECK(m.pages[99] == 0 && m.pages[2 * page + 100] == 0);
+	CHECK(m.pages[2000 * page + 99] == 0 && m.pages[2000 * page + 100] == 1);
 	CHECK(m.pages[1500 * page] == 0);
 	CHECK(resident(m.pages, m.pages_len, after) == n);
+	mg_wipe_touched(m.pages, m.pages_len);
+	CHECK(m.pages[99] == 0 && m.pages[2000 * page + 100] == 0);
+	CHECK(resident(m.pages, m.pages_len, after) == n);
+	CHECK(memcmp(before, after, npages) == 0);
+	/* spans under 64 KiB are wiped whole */
+	n = page < 32 * 1024 ? 32 * 1024 / page : 1;
+	mg_wipe_touched(m.pages + 4 * page, n * page);
+	CHECK(resident(m.pages + 4 * page, n * page, after) == n);
 	CHECK(mg_map_free(&m) == MG_OK && m.base == NULL);
 out:
 	free(before);
