@@ -96,11 +96,12 @@ static int map_secret(mg_map *m)
 {
 	int fd = sys_memfd_secret(), st = MG_OK, saved;
 
-	if (fd < 0)
-		return errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
-				       errno == EPERM
-			       ? MG_EUNSUPPORTED
-			       : MG_ENOMEM;
+	if (fd < 0) {
+		if (errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
+		    errno == EPERM)
+			return MG_EUNSUPPORTED;
+		return MG_ENOMEM;
+	}
 	if (sys_ftruncate(fd, m->pages_len) != 0)
 		st = MG_ENOMEM;
 	else if (sys_mmap_shared_fixed(m->pages, m->pages_len, fd) == MAP_FAILED)
