@@ -186,8 +186,8 @@ func retireRegion(r *region) {
 func releaseRegion(r *region) error {
 	retireRegion(r)
 	var err error
-	// A region the cache has no room for is only verified: free wipes all
-	// its pages, and clearing it first would wipe it twice.
+	// A region the cache has no room for is only verified: free wipes
+	// every page that held data, and clearing it first would wipe twice.
 	if cacheHasRoom(int(r.pages_len)) {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil
