@@ -125,7 +125,11 @@ func mapRegion(size int, lock bool) (*region, error) {
 		mappedRegions.Add(-1)
 		return nil, &osError{kind: ErrOutOfMemory, op: "map", size: size, err: &mapCountError{regions: limit, mapCount: int64(mapCount())}}
 	}
-	r, err := newRegion(size, lock)
+	var flags mapFlags
+	if lock {
+		flags = mapLock
+	}
+	r, err := newRegion(size, flags)
 	if err != nil {
 		mappedRegions.Add(-1)
 		return nil, err
@@ -187,8 +191,8 @@ func retireRegion(r *region) {
 func releaseRegion(r *region) error {
 	retireRegion(r)
 	var err error
-	// A region the cache has no room for is only verified: free wipes all
-	// its pages, and clearing it first would wipe it twice.
+	// A region the cache has no room for is only verified: free wipes
+	// every page that held data, and clearing it first would wipe twice.
 	if LockPolicy(lockPolicy.Load()).serves(r) && cacheHasRoom(int(r.pages_len)) {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil

@@ -116,7 +116,7 @@ func TestRegionPagesForMatchesC(t *testing.T) {
 		}
 	}
 	for _, size := range sizes {
-		r, err := newRegion(size, false)
+		r, err := newRegion(size, 0)
 		require.NoError(t, err, "size %d", size)
 		assert.Equal(t, int(r.pages_len), regionPagesFor(size), "size %d", size)
 		require.NoError(t, r.free())

@@ -11,6 +11,7 @@ package memguard
 import "C"
 
 import (
+	"errors"
 	"math"
 	"os"
 	"unsafe"
@@ -27,10 +28,18 @@ type region C.mg_region
 // canaryLen is the length of the leading canary in bytes.
 const canaryLen = C.MG_CANARY_LEN
 
-// newRegion maps a region for size bytes, locked when lock is set.
-func newRegion(size int, lock bool) (*region, error) {
+// mapFlags say how a region's data pages are mapped.
+type mapFlags C.uint
+
+const (
+	mapLock   mapFlags = C.MG_MAP_LOCK   // locked
+	mapSecret mapFlags = C.MG_MAP_SECRET // memfd_secret memory, always locked
+)
+
+// newRegion maps a region for size bytes as flags say.
+func newRegion(size int, flags mapFlags) (*region, error) {
 	var r *C.mg_region
-	st, errno := C.mg_region_new(C.size_t(size), cBool(lock), &r)
+	st, errno := C.mg_region_new(C.size_t(size), C.uint(flags), &r)
 	if st != C.MG_OK {
 		return nil, statusError(st, errno, size)
 	}
@@ -244,14 +253,9 @@ func statusError(st C.int, err error, size int) error {
 		return &osError{kind: ErrRandom, op: "read random bytes for", size: size, err: err}
 	case C.MG_ECANARY:
 		return ErrCanaryCorrupt
+	case C.MG_EUNSUPPORTED:
+		return &osError{kind: errors.ErrUnsupported, op: "map secret memory for", size: size, err: err}
 	default: // C.MG_EUNMAP
 		return &osError{kind: ErrProtection, op: "unmap", size: size, err: err}
 	}
-}
-
-func cBool(b bool) C.int {
-	if b {
-		return 1
-	}
-	return 0
 }

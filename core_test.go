@@ -18,7 +18,7 @@ func (r *region) free() error { return freeRegions([]*region{r}) }
 // core, which writes only to pages recorded writable. (That the kernel
 // agrees is tested by the faults in tests/fault_test.go.)
 func TestProtectRecordsWhatItSets(t *testing.T) {
-	r, err := newRegion(32, false)
+	r, err := newRegion(32, 0)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.free()) }()
 	require.Equal(t, protRW, r.protection(), "a new region is writable")
@@ -39,7 +39,7 @@ func TestProtectRecordsWhatItSets(t *testing.T) {
 // leaves the recorded protection as it was, so nothing that needs writable
 // pages goes ahead.
 func TestProtectFailureIsReported(t *testing.T) {
-	r, err := newRegion(32, false)
+	r, err := newRegion(32, 0)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.free()) }()
 	require.NoError(t, r.protect(protRO))
@@ -65,7 +65,7 @@ func TestProtectFailureIsReported(t *testing.T) {
 // A region whose pages cannot be made writable cannot be wiped, but free
 // still unmaps it (the kernel zeroes the pages before reuse) and reports why.
 func TestFreeReportsARefusedProtect(t *testing.T) {
-	r, err := newRegion(32, false)
+	r, err := newRegion(32, 0)
 	require.NoError(t, err)
 	require.NoError(t, r.protect(protRO))
 	misalign(r)

@@ -5,12 +5,12 @@
  *
  *   [guard page][pad | canary | data (16-aligned) | tail canary][guard page]
  *
- * Guard pages are PROT_NONE and never written, so they cost address space but
- * no resident memory. Only the data pages are locked and advised
- * MADV_DONTDUMP | MADV_WIPEONFORK. The data ends where the tail canary pads it
- * to 16 bytes, and the tail canary ends at the trailing guard page, so an
- * overflow hits either the tail canary or the guard page. Metadata (this
- * struct) lives in the C heap, never inside the region.
+ * inside a guarded mapping (mg_map). Guard pages are PROT_NONE and never
+ * written, so they cost address space but no resident memory. The data ends
+ * where the tail canary pads it to 16 bytes, and the tail canary ends at the
+ * trailing guard page, so an overflow hits either the tail canary or the
+ * guard page. Metadata (this struct) lives in the C heap, never inside the
+ * region.
  *
  * Every function returns an MG_* status. Where the operating system refused
  * something, errno says why, as a system call would leave it. Nothing here
@@ -27,13 +27,54 @@
 enum mg_status {
 	MG_OK = 0,
 	MG_EINVAL,   /* size is zero, too large, or does not fit the region */
-	MG_ENOMEM,   /* mmap or malloc refused */
-	MG_ELOCK,    /* mlock refused */
+	MG_ENOMEM,   /* mmap, malloc or a secret memory descriptor call refused */
+	MG_ELOCK,    /* mlock refused, or secret memory exceeds RLIMIT_MEMLOCK */
 	MG_EPROTECT, /* mprotect or madvise refused */
 	MG_ERANDOM,  /* the kernel's random source failed */
 	MG_ECANARY,  /* a canary or the padding before it was overwritten */
-	MG_EUNMAP    /* munmap refused; the mapping is leaked */
+	MG_EUNMAP,   /* munmap refused; the mapping is leaked */
+	/* Secret memory is not available here: memfd_secret failed with
+	 * ENOSYS (not in this kernel, or secretmem.enable=0), EINVAL or
+	 * EOPNOTSUPP, or EPERM (a seccomp or security-module filter, the only
+	 * source of EPERM for it); or this system has no memfd_secret at
+	 * all, which reports errno ENOSYS. */
+	MG_EUNSUPPORTED
 };
+
+/*
+ * A guarded mapping: pages_len bytes of data pages between two PROT_NONE
+ * guard pages, writable, advised out of core dumps, and gone from or zeroed
+ * in forked children:
+ *
+ *   ordinary pages: MADV_DONTDUMP, MADV_WIPEONFORK; with MG_MAP_LOCK, locked
+ *     on fault by mlock2(MLOCK_ONFAULT), or by mlock where that is refused.
+ *   MG_MAP_SECRET: memfd_secret(2) pages, mapped MAP_SHARED and advised
+ *     MADV_DONTFORK, their descriptor closed. They are out of the kernel's
+ *     direct map: /proc/PID/mem, process_vm_readv and ptrace cannot read
+ *     them. The kernel marks them locked and never dumped, and charges them
+ *     to RLIMIT_MEMLOCK whatever the flags (exceeding it is MG_ELOCK, with
+ *     errno EAGAIN); they are never passed to mlock, which fails on them.
+ *
+ * On failure m is zeroed and nothing stays mapped or open.
+ */
+#define MG_MAP_LOCK 1u
+#define MG_MAP_SECRET 2u
+
+typedef struct mg_map {
+	unsigned char *base;  /* start of the mapping: the leading guard page */
+	size_t map_len;       /* whole mapping, guard pages included */
+	unsigned char *pages; /* first data page */
+	size_t pages_len;     /* data pages, a multiple of the page size */
+	int locked;           /* data pages are locked */
+	int secret;           /* data pages are memfd_secret memory */
+} mg_map;
+
+size_t mg_page_size(void);
+/* MG_EINVAL unless pages_len is a non-zero multiple of the page size. */
+int mg_map_new(size_t pages_len, unsigned flags, mg_map *m);
+/* Wipes the data pages that ever held data (they must be writable), then
+ * unmaps m whole and zeroes it; MG_EUNMAP if munmap refused. */
+int mg_map_free(mg_map *m);
 
 /*
  * Protection of a region's data pages. A region starts MG_PROT_RW. Later
@@ -56,7 +97,8 @@ typedef struct mg_region {
 	unsigned char *data;  /* MG_ALIGN-aligned start of the secret */
 	size_t size;          /* secret length in bytes */
 	size_t tail_len;      /* tail canary bytes after the secret, < MG_ALIGN */
-	int locked;           /* data pages are mlocked */
+	int locked;           /* data pages are locked */
+	int secret;           /* data pages are memfd_secret memory */
 	int prot;             /* enum mg_prot of the data pages, as set by the caller */
 	unsigned char canary[MG_CANARY_LEN];
 } mg_region;
@@ -64,7 +106,8 @@ typedef struct mg_region {
 /* Bytes of data pages needed to hold size secret bytes; 0 if it overflows. */
 size_t mg_pages_for(size_t size);
 
-int mg_region_new(size_t size, int lock, mg_region **out);
+/* flags are mg_map_new's. */
+int mg_region_new(size_t size, unsigned flags, mg_region **out);
 /* Re-lays a cleared, writable region for a new size with a fresh canary. */
 int mg_region_place(mg_region *r, size_t size);
 /* Full check: both canaries and the zero padding before the leading one.
@@ -87,6 +130,10 @@ int mg_region_free(mg_region *r);
 int mg_regions_free(mg_region **rs, size_t n);
 
 void mg_wipe(void *p, size_t n);
+/* mg_wipe, skipping the whole pages that are not in memory (never touched)
+ * of a span of 64 KiB and more than one page; if residency cannot be read,
+ * it wipes everything. */
+void mg_wipe_touched(void *p, size_t n);
 /* 1 if the n bytes at a and b are equal, else 0; time depends only on n. */
 int mg_equal(const void *a, const void *b, size_t n);
 int mg_random(void *buf, size_t n);
@@ -96,12 +143,16 @@ int mg_memlock_limit(unsigned long long *cur);
 #ifdef MG_FAULT_INJECTION
 /* Test hook: the call after `after` more successful ones of `which` fails
  * with errno `err`. */
-enum mg_fault { MG_F_MMAP, MG_F_MPROTECT, MG_F_MADVISE, MG_F_MLOCK,
-		MG_F_MUNMAP, MG_F_RANDOM, MG_F_MALLOC, MG_F_COUNT };
+enum mg_fault { MG_F_MMAP, MG_F_MPROTECT, MG_F_MADVISE, MG_F_MLOCK2,
+		MG_F_MLOCK, MG_F_MUNMAP, MG_F_RANDOM, MG_F_MALLOC,
+		MG_F_MINCORE, MG_F_MEMFD_SECRET, MG_F_FTRUNCATE, MG_F_MMAP_FD,
+		MG_F_CLOSE, MG_F_COUNT };
 void mg_fault_set(enum mg_fault which, int after, int err);
 void mg_fault_clear(void);
 /* Test hook: the next canary refills the pool from the random source. */
 void mg_canary_pool_empty(void);
+/* Test hook: locking tries mlock2(MLOCK_ONFAULT) first again. */
+void mg_lock_forget(void);
 #endif
 
 #endif

@@ -10,18 +10,6 @@
 #include "memguard.h"
 #include "sys.h"
 
-static size_t page_size(void)
-{
-	static size_t cached;
-
-	if (cached == 0) {
-		long p = sysconf(_SC_PAGESIZE);
-		/* POSIX guarantees a positive page size; 4096 if it lies. */
-		cached = p > 0 ? (size_t)p : 4096;
-	}
-	return cached;
-}
-
 /* Secret plus tail canary: size rounded up to MG_ALIGN; 0 on overflow. */
 static size_t span_for(size_t size)
 {
@@ -32,25 +20,12 @@ static size_t span_for(size_t size)
 
 size_t mg_pages_for(size_t size)
 {
-	size_t page = page_size(), need = span_for(size);
+	size_t page = mg_page_size(), need = span_for(size);
 
 	if (need == 0 || need > SIZE_MAX - MG_CANARY_LEN - page)
 		return 0;
 	need += MG_CANARY_LEN;
 	return (need + page - 1) / page * page;
-}
-
-static int advise(mg_region *r)
-{
-#ifdef MADV_DONTDUMP
-	if (sys_madvise(r->pages, r->pages_len, MADV_DONTDUMP) != 0)
-		return -1;
-#endif
-#ifdef MADV_WIPEONFORK
-	if (sys_madvise(r->pages, r->pages_len, MADV_WIPEONFORK) != 0)
-		return -1;
-#endif
-	return 0;
 }
 
 /*
@@ -112,56 +87,42 @@ int mg_region_place(mg_region *r, size_t size)
 	return MG_OK;
 }
 
-int mg_region_new(size_t size, int lock, mg_region **out)
+int mg_region_new(size_t size, unsigned flags, mg_region **out)
 {
-	size_t page = page_size(), pages_len = mg_pages_for(size);
+	size_t pages_len = mg_pages_for(size);
+	mg_map m;
 	mg_region *r;
 	int st, saved;
 
 	*out = NULL;
-	if (pages_len == 0 || pages_len > SIZE_MAX - 2 * page)
+	if (pages_len == 0)
 		return MG_EINVAL;
 	r = sys_calloc(1, sizeof *r);
 	if (r == NULL)
 		return MG_ENOMEM;
-	r->map_len = pages_len + 2 * page;
-	r->base = sys_mmap_none(r->map_len);
-	if (r->base == MAP_FAILED) {
+	st = mg_map_new(pages_len, flags, &m);
+	if (st != MG_OK) {
 		saved = errno;
 		free(r);
 		errno = saved;
-		return MG_ENOMEM;
+		return st;
 	}
-	r->pages = r->base + page;
-	r->pages_len = pages_len;
-
-	if (sys_mprotect(r->pages, pages_len, PROT_READ | PROT_WRITE) != 0 ||
-	    advise(r) != 0) {
-		/* ENOMEM here means the split into guard and data mappings
-		 * needed more than vm.max_map_count allows: out of mappings. */
-		st = errno == ENOMEM ? MG_ENOMEM : MG_EPROTECT;
-		goto fail;
-	}
-	if (lock) {
-		st = MG_ELOCK;
-		if (sys_mlock(r->pages, pages_len) != 0)
-			goto fail;
-		r->locked = 1;
-	}
+	r->base = m.base;
+	r->map_len = m.map_len;
+	r->pages = m.pages;
+	r->pages_len = m.pages_len;
+	r->locked = m.locked;
+	r->secret = m.secret;
 	st = mg_region_place(r, size);
-	if (st != MG_OK)
-		goto fail;
+	if (st != MG_OK) {
+		saved = errno;
+		(void)mg_map_free(&m); /* nothing secret yet; errno is kept */
+		free(r);
+		errno = saved;
+		return st;
+	}
 	*out = r;
 	return MG_OK;
-
-fail:
-	/* The failure being reported matters more than a failed cleanup,
-	 * which can only leak address space; keep its errno. */
-	saved = errno;
-	(void)sys_munmap(r->base, r->map_len);
-	free(r);
-	errno = saved;
-	return st;
 }
 
 /*
@@ -211,7 +172,8 @@ int mg_region_clear(mg_region *r)
 {
 	if (r->prot != MG_PROT_RW)
 		return MG_EPROTECT;
-	mg_wipe(r->data - MG_CANARY_LEN, MG_CANARY_LEN + r->size + r->tail_len);
+	mg_wipe_touched(r->data - MG_CANARY_LEN,
+			MG_CANARY_LEN + r->size + r->tail_len);
 	return MG_OK;
 }
 
@@ -248,7 +210,7 @@ int mg_regions_free(mg_region **rs, size_t n)
 	 * munmap drops the lock, so there is no munlock. */
 	for (i = 0; i < n; i++) {
 		if (rs[i]->prot == MG_PROT_RW)
-			mg_wipe(rs[i]->pages, rs[i]->pages_len);
+			mg_wipe_touched(rs[i]->pages, rs[i]->pages_len);
 		else
 			st = MG_EPROTECT;
 	}

@@ -6,8 +6,20 @@
 #ifndef MEMGUARD_SYS_H
 #define MEMGUARD_SYS_H
 
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#if !defined(SYS_memfd_secret) && (defined(__x86_64__) || defined(__aarch64__))
+#define SYS_memfd_secret 447
+#endif
+#ifdef SYS_memfd_secret
+#define MG_HAVE_SECRETMEM 1
+#endif
+#endif
 
 #include "memguard.h"
 
@@ -43,23 +55,76 @@ static inline int sys_madvise(void *addr, size_t len, int advice)
 }
 
 /*
- * Locks on fault where the kernel can: each page is locked when it is first
- * touched (a region's first is touched at once, by its canary), so a page
- * that ever holds a secret byte is locked, and the whole range is charged
- * to RLIMIT_MEMLOCK now, as with mlock. The difference: making a locked
- * read-only mapping writable again makes the kernel pre-fault it, except
- * under MLOCK_ONFAULT, which saves 0.6 us on every Destroy of a frozen
- * buffer.
+ * Locks on fault: each page is locked when it is first touched (a region's
+ * first is touched at once, by its canary), so a page that ever holds a
+ * secret byte is locked, and the whole range is charged to RLIMIT_MEMLOCK
+ * now, as with mlock. The difference: making a locked read-only mapping
+ * writable again makes the kernel pre-fault it, except under
+ * MLOCK_ONFAULT, which saves 0.6 us on every Destroy of a frozen buffer;
+ * and plain mlock faults in every page at once, however large.
  */
+#ifdef MLOCK_ONFAULT
+static inline int sys_mlock2_onfault(const void *addr, size_t len)
+{
+	MG_FAULT(MG_F_MLOCK2, -1);
+	return mlock2(addr, len, MLOCK_ONFAULT);
+}
+#endif
+
+/* On Linux through syscall(2): sanitizer runtimes (ASan, and so go build
+ * -asan) replace mlock with a no-op that reports success. */
 static inline int sys_mlock(const void *addr, size_t len)
 {
 	MG_FAULT(MG_F_MLOCK, -1);
-#ifdef MLOCK_ONFAULT
-	return mlock2(addr, len, MLOCK_ONFAULT);
+#if defined(__linux__)
+	return (int)syscall(SYS_mlock, addr, len);
 #else
 	return mlock(addr, len);
 #endif
 }
+
+/* vec is void * because macOS declares it char * and Linux unsigned char *. */
+static inline int sys_mincore(void *addr, size_t len, void *vec)
+{
+	MG_FAULT(MG_F_MINCORE, -1);
+	return mincore(addr, len, vec);
+}
+
+#ifdef MG_HAVE_SECRETMEM
+static inline int sys_memfd_secret(void)
+{
+	MG_FAULT(MG_F_MEMFD_SECRET, -1);
+	return (int)syscall(SYS_memfd_secret, 0);
+}
+
+static inline int sys_ftruncate(int fd, size_t len)
+{
+	MG_FAULT(MG_F_FTRUNCATE, -1);
+	return ftruncate(fd, (off_t)len);
+}
+
+static inline void *sys_mmap_shared_fixed(void *addr, size_t len, int fd)
+{
+	MG_FAULT(MG_F_MMAP_FD, MAP_FAILED);
+	return mmap(addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		    fd, 0);
+}
+
+/* Linux releases the descriptor even when close reports an error, so an
+ * injected failure releases it too. */
+static inline int sys_close(int fd)
+{
+#ifdef MG_FAULT_INJECTION
+	if (mg_fault_hit(MG_F_CLOSE)) {
+		int saved = errno;
+		(void)close(fd);
+		errno = saved;
+		return -1;
+	}
+#endif
+	return close(fd);
+}
+#endif
 
 static inline int sys_munmap(void *addr, size_t len)
 {

@@ -5,11 +5,16 @@
  * Tests for the C core on its own. Built by `make test` with
  * -fsanitize=address,undefined and -DMG_FAULT_INJECTION.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "memguard.h"
@@ -48,7 +53,7 @@ static mg_region *must_new(size_t size)
 {
 	mg_region *r = NULL;
 
-	CHECK(mg_region_new(size, 1, &r) == MG_OK);
+	CHECK(mg_region_new(size, MG_MAP_LOCK, &r) == MG_OK);
 	return r;
 }
 
@@ -93,9 +98,9 @@ static void test_invalid_sizes(void)
 	CHECK(mg_pages_for(0) == 0);
 	CHECK(mg_pages_for(SIZE_MAX) == 0);
 	CHECK(mg_pages_for(SIZE_MAX - page) == 0);
-	CHECK(mg_region_new(0, 1, &r) == MG_EINVAL && r == NULL);
-	CHECK(mg_region_new(SIZE_MAX, 1, &r) == MG_EINVAL);
-	CHECK(mg_region_new(SIZE_MAX - 3 * page, 1, &r) != MG_OK);
+	CHECK(mg_region_new(0, MG_MAP_LOCK, &r) == MG_EINVAL && r == NULL);
+	CHECK(mg_region_new(SIZE_MAX, MG_MAP_LOCK, &r) == MG_EINVAL);
+	CHECK(mg_region_new(SIZE_MAX - 3 * page, MG_MAP_LOCK, &r) != MG_OK);
 
 	r = must_new(32);
 	CHECK(mg_region_place(r, 0) == MG_EINVAL);
@@ -281,14 +286,43 @@ static void test_util(void)
 	CHECK(mg_memlock_limit(&limit) == MG_OK && limit > 0);
 }
 
+/* The lock call tried first. */
+#ifdef MLOCK_ONFAULT
+#define FIRST_LOCK MG_F_MLOCK2
+#else
+#define FIRST_LOCK MG_F_MLOCK
+#endif
+
+struct fault_case {
+	enum mg_fault which;
+	int after, err, want;
+};
+
+/* Each case's fault makes mg_region_new(64, flags) return its status, with
+ * its errno, and no region. */
+static void check_faults(const struct fault_case *cases, size_t n,
+			 unsigned flags)
+{
+	size_t i;
+	mg_region *r;
+
+	for (i = 0; i < n; i++) {
+		r = (mg_region *)1;
+		errno = 0;
+		mg_canary_pool_empty();
+		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
+		CHECK(mg_region_new(64, flags, &r) == cases[i].want);
+		CHECK(errno == cases[i].err);
+		CHECK(r == NULL);
+		mg_fault_clear();
+	}
+}
+
 /* Each OS failure maps to its status, with errno, and leaks nothing (ASan's
  * leak checker runs at exit). */
 static void test_faults(void)
 {
-	struct {
-		enum mg_fault which;
-		int after, err, want;
-	} cases[] = {
+	static const struct fault_case cases[] = {
 		{MG_F_MALLOC, 0, ENOMEM, MG_ENOMEM},
 		{MG_F_MMAP, 0, ENOMEM, MG_ENOMEM},
 		{MG_F_MPROTECT, 0, EACCES, MG_EPROTECT},
@@ -296,24 +330,15 @@ static void test_faults(void)
 		{MG_F_MADVISE, 1, ENOMEM, MG_ENOMEM},
 		{MG_F_MADVISE, 0, EINVAL, MG_EPROTECT},
 		{MG_F_MADVISE, 1, EINVAL, MG_EPROTECT},
-		{MG_F_MLOCK, 0, EPERM, MG_ELOCK},
+		{FIRST_LOCK, 0, ENOMEM, MG_ELOCK},
 		{MG_F_RANDOM, 0, EIO, MG_ERANDOM},
 	};
-	size_t i;
 	mg_region *r;
 
-	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		r = (mg_region *)1;
-		errno = 0;
-		mg_canary_pool_empty();
-		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
-		CHECK(mg_region_new(64, 1, &r) == cases[i].want);
-		CHECK(errno == cases[i].err);
-		CHECK(r == NULL);
-		mg_fault_clear();
-	}
+	check_faults(cases, sizeof cases / sizeof cases[0], MG_MAP_LOCK);
 
 	/* without locking, mlock is never called */
+	mg_fault_set(MG_F_MLOCK2, 0, EPERM);
 	mg_fault_set(MG_F_MLOCK, 0, EPERM);
 	CHECK(mg_region_new(64, 0, &r) == MG_OK && r->locked == 0);
 	mg_fault_clear();
@@ -345,6 +370,335 @@ static void test_faults(void)
 	}
 }
 
+#if defined(__linux__)
+/* The smaps line of the mapping holding p that starts with field (its
+ * header line if field is NULL), copied to out; 0 if there is none. */
+static int smaps_line(const void *p, const char *field, char *out, int n)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long lo, hi, a = (unsigned long)(uintptr_t)p;
+	int in = 0, found = 0;
+	char c;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(out, n, f) != NULL) {
+		if (sscanf(out, "%lx-%lx %c", &lo, &hi, &c) == 3)
+			in = lo <= a && a < hi;
+		else if (!in || field == NULL)
+			continue;
+		if (in)
+			found = field == NULL || strncmp(out, field, strlen(field)) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Whether the mapping holding p has VmFlags flag (two letters). */
+static int has_vmflag(const void *p, const char *flag)
+{
+	char line[512], want[8];
+
+	snprintf(want, sizeof want, " %s", flag);
+	return smaps_line(p, "VmFlags:", line, sizeof line) &&
+	       strstr(line, want) != NULL;
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* Lines of /proc/self/maps naming secret memory. */
+static int secret_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		n += strstr(line, "secretmem") != NULL;
+	fclose(f);
+	return n;
+}
+
+/* Whether the kernel locked the mapping holding p. */
+static int kernel_locked(const void *p)
+{
+	return has_vmflag(p, "lo");
+}
+#else
+/* Built as for other systems the core calls mlock, which ASan makes a
+ * no-op, and smaps is Linux's: a lock cannot be checked. */
+static int kernel_locked(const void *p)
+{
+	(void)p;
+	return 1;
+}
+#endif
+
+/* Resident pages of the n bytes of pages at p, their flags in vec. */
+static size_t resident(void *p, size_t n, unsigned char *vec)
+{
+	size_t i, count = 0;
+
+	if (mincore(p, n, (void *)vec) != 0)
+		return (size_t)-1;
+	for (i = 0; i < n / page; i++)
+		count += vec[i] & 1;
+	return count;
+}
+
+#ifdef MLOCK_ONFAULT
+/* mlock2 refused as unknown or forbidden: plain mlock locks instead, and
+ * is then called directly. Any other refusal is reported as it is. */
+static void test_lock_fallback(void)
+{
+	static const int errs[] = {ENOSYS, EINVAL, EPERM};
+	mg_region *r, *r2, *r3;
+	size_t i;
+
+	for (i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+		mg_lock_forget();
+		mg_fault_set(MG_F_MLOCK2, 0, errs[i]);
+		CHECK(mg_region_new(3 * page, MG_MAP_LOCK, &r) == MG_OK);
+		CHECK(r->locked && kernel_locked(r->pages));
+		/* mlock2 is not called again: its refusal goes unseen */
+		mg_fault_set(MG_F_MLOCK2, 0, ENOMEM);
+		CHECK(mg_region_new(64, MG_MAP_LOCK, &r2) == MG_OK && r2->locked);
+		CHECK(kernel_locked(r2->pages));
+		/* mlock is */
+		mg_fault_set(MG_F_MLOCK, 0, ENOMEM);
+		CHECK(mg_region_new(64, MG_MAP_LOCK, &r3) == MG_ELOCK);
+		CHECK(errno == ENOMEM && r3 == NULL);
+		mg_fault_clear();
+		CHECK(mg_region_free(r) == MG_OK && mg_region_free(r2) == MG_OK);
+	}
+
+	/* both refused: mlock's error, and nothing remembered */
+	mg_lock_forget();
+	mg_fault_set(MG_F_MLOCK2, 0, ENOSYS);
+	mg_fault_set(MG_F_MLOCK, 0, EPERM);
+	CHECK(mg_region_new(64, MG_MAP_LOCK, &r) == MG_ELOCK);
+	CHECK(errno == EPERM && r == NULL);
+	mg_fault_set(MG_F_MLOCK2, 0, ENOMEM);
+	CHECK(mg_region_new(64, MG_MAP_LOCK, &r) == MG_ELOCK && errno == ENOMEM);
+
+	/* over the limit: not retried with mlock, which would say EPERM */
+	mg_fault_set(MG_F_MLOCK2, 0, ENOMEM);
+	mg_fault_set(MG_F_MLOCK, 0, EPERM);
+	CHECK(mg_region_new(64, MG_MAP_LOCK, &r) == MG_ELOCK && errno == ENOMEM);
+	mg_fault_clear();
+	mg_lock_forget();
+}
+#endif
+
+/* Destroying or clearing a large region touches only the pages that hold
+ * data: the others stay out of memory. */
+static void test_wipe_touched(void)
+{
+	const size_t npages = 3000; /* more than one mincore call covers */
+	unsigned char *before = calloc(npages, 1), *after = calloc(npages, 1);
+	size_t n;
+	mg_region *r;
+	mg_map m;
+
+	if (before == NULL || after == NULL)
+		goto out;
+	mg_lock_forget(); /* lock on fault, so untouched pages stay out */
+	CHECK(mg_region_new(npages * page - 64, MG_MAP_LOCK, &r) == MG_OK);
+	n = resident(r->pages, r->pages_len, before);
+	CHECK(n < npages / 2); /* the canaries' pages, perhaps huge ones */
+	r->pages[npages / 2 * page + 5] = 0xAA; /* data in the middle */
+	r->pages[2500 * page] = 0xAB;          /* past the first call */
+	n = resident(r->pages, r->pages_len, before);
+	CHECK(mg_region_clear(r) == MG_OK);
+	CHECK(resident(r->pages, r->pages_len, after) == n);
+	CHECK(memcmp(before, after, npages) == 0);
+	CHECK(r->pages[npages / 2 * page + 5] == 0 && r->pages[2500 * page] == 0);
+	CHECK(r->data[0] == 0 && r->data[r->size - 1] == 0 && r->data[-1] == 0);
+
+	/* residency unknown: everything is wiped */
+	CHECK(mg_region_place(r, r->size) == MG_OK);
+	mg_fault_set(MG_F_MINCORE, 0, ENOMEM);
+	CHECK(mg_region_clear(r) == MG_OK);
+	mg_fault_clear();
+	CHECK(resident(r->pages, r->pages_len, after) == npages);
+	CHECK(mg_region_free(r) == MG_OK);
+
+	/* a span that does not start or end on a page: only its bytes */
+	CHECK(mg_map_new(npages * page, 0, &m) == MG_OK);
+	m.pages[99] = m.pages[100] = 1;
+	m.pages[2000 * page + 99] = m.pages[2000 * page + 100] = 1;
+	m.pages[1500 * page] = 1;
+	n = resident(m.pages, m.pages_len, before);
+	CHECK(n == 3 || n >= 512); /* or huge pages */
+	mg_wipe_touched(m.pages + 100, 2000 * page);
+	CHECK(m.pages[99] == 1 && m.pages[100] == 0);
+	CHECK(m.pages[2000 * page + 99] == 0 && m.pages[2000 * page + 100] == 1);
+	CHECK(m.pages[1500 * page] == 0);
+	CHECK(resident(m.pages, m.pages_len, after) == n);
+	mg_wipe_touched(m.pages, m.pages_len);
+	CHECK(m.pages[99] == 0 && m.pages[2000 * page + 100] == 0);
+	CHECK(resident(m.pages, m.pages_len, after) == n);
+	CHECK(memcmp(before, after, npages) == 0);
+	/* spans under 64 KiB are wiped whole */
+	n = page < 32 * 1024 ? 32 * 1024 / page : 1;
+	mg_wipe_touched(m.pages + 4 * page, n * page);
+	CHECK(resident(m.pages + 4 * page, n * page, after) == n);
+	CHECK(mg_map_free(&m) == MG_OK && m.base == NULL);
+out:
+	free(before);
+	free(after);
+}
+
+/* Layout, flags and failures of plain guarded mappings. */
+static void test_map(void)
+{
+	mg_map m;
+
+	CHECK(mg_map_new(0, 0, &m) == MG_EINVAL && m.base == NULL);
+	CHECK(mg_map_new(page + 1, 0, &m) == MG_EINVAL);
+	CHECK(mg_map_new(SIZE_MAX - page + 1, 0, &m) == MG_EINVAL);
+	CHECK(mg_map_new(2 * page, MG_MAP_LOCK, &m) == MG_OK);
+	CHECK(m.pages == m.base + page && m.pages_len == 2 * page);
+	CHECK(m.map_len == 4 * page && m.locked && !m.secret);
+	CHECK(mapped(m.base) && mapped(m.pages + m.pages_len));
+	m.pages[0] = m.pages[2 * page - 1] = 1; /* writable */
+	CHECK(mg_map_free(&m) == MG_OK);
+
+	mg_fault_set(MG_F_MUNMAP, 0, EINVAL);
+	CHECK(mg_map_new(page, 0, &m) == MG_OK);
+	{
+		unsigned char *base = m.base;
+		CHECK(mg_map_free(&m) == MG_EUNMAP && m.base == NULL);
+		mg_fault_clear();
+		CHECK(munmap(base, 3 * page) == 0);
+	}
+}
+
+#if defined(__linux__)
+/* Secret memory: unreadable through /proc/self/mem, locked and left out of
+ * dumps by the kernel, absent from forked children, and every failure
+ * cleaned up: no mapping, no descriptor, no metadata left. */
+static void test_secret(void)
+{
+	static const struct fault_case cases[] = {
+		{MG_F_MEMFD_SECRET, 0, ENOSYS, MG_EUNSUPPORTED},
+		{MG_F_MEMFD_SECRET, 0, EINVAL, MG_EUNSUPPORTED},
+		{MG_F_MEMFD_SECRET, 0, EOPNOTSUPP, MG_EUNSUPPORTED},
+		{MG_F_MEMFD_SECRET, 0, EPERM, MG_EUNSUPPORTED},
+		{MG_F_MEMFD_SECRET, 0, EMFILE, MG_ENOMEM},
+		{MG_F_MMAP, 0, ENOMEM, MG_ENOMEM},
+		{MG_F_FTRUNCATE, 0, EIO, MG_ENOMEM},
+		{MG_F_MMAP_FD, 0, EAGAIN, MG_ELOCK}, /* over RLIMIT_MEMLOCK */
+		{MG_F_MMAP_FD, 0, ENOMEM, MG_ENOMEM},
+		{MG_F_CLOSE, 0, EIO, MG_ENOMEM},
+		{MG_F_MADVISE, 0, EINVAL, MG_EPROTECT},
+		{MG_F_MADVISE, 0, ENOMEM, MG_ENOMEM},
+		{MG_F_RANDOM, 0, EIO, MG_ERANDOM}, /* the region's canary */
+	};
+	int fds = open_fds(), mem, status;
+	unsigned char buf[16];
+	mg_region *r, *plain;
+	pid_t pid;
+	mg_map m;
+	char line[512];
+
+	status = mg_map_new(4 * page, MG_MAP_SECRET, &m);
+	if (status == MG_EUNSUPPORTED) {
+		printf("secret memory unavailable here (%s): skipped\n",
+		       strerror(errno));
+		return;
+	}
+	CHECK(status == MG_OK);
+	if (status != MG_OK)
+		return;
+	CHECK(m.secret && m.locked && m.pages == m.base + page);
+	CHECK(m.map_len == 6 * page && m.pages_len == 4 * page);
+	CHECK(open_fds() == fds && secret_maps() == 1);
+	CHECK(smaps_line(m.pages, NULL, line, sizeof line) &&
+	      strstr(line, "secretmem") != NULL && strstr(line, "rw-s") != NULL);
+	CHECK(has_vmflag(m.pages, "lo") && has_vmflag(m.pages, "dd"));
+	CHECK(has_vmflag(m.pages, "dc") && !has_vmflag(m.pages, "wf"));
+	CHECK(smaps_line(m.base, NULL, line, sizeof line) &&
+	      strstr(line, "---p") != NULL);
+	CHECK(mapped(m.base) && mapped(m.pages + m.pages_len));
+	memset(m.pages + page, 0x5C, sizeof buf);
+
+	/* /proc/self/mem reads an ordinary region (the control), not this */
+	CHECK(mg_region_new(sizeof buf, 0, &plain) == MG_OK);
+	memset(plain->data, 0x5C, sizeof buf);
+	mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	CHECK(mem >= 0);
+	CHECK(pread(mem, buf, sizeof buf, (off_t)(uintptr_t)plain->data) ==
+		      (ssize_t)sizeof buf &&
+	      memcmp(buf, plain->data, sizeof buf) == 0);
+	CHECK(pread(mem, buf, sizeof buf, (off_t)(uintptr_t)(m.pages + page)) < 0);
+	CHECK(close(mem) == 0);
+	CHECK(mg_region_free(plain) == MG_OK);
+
+	/* a child has the guard pages but no data pages */
+	pid = fork();
+	if (pid == 0)
+		_exit(mapped(m.base) && !mapped(m.pages) ? 0 : 1);
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	CHECK(mg_map_free(&m) == MG_OK);
+	CHECK(secret_maps() == 0);
+
+	/* as a region, locked or not: never through mlock */
+	mg_fault_set(MG_F_MLOCK2, 0, ENOMEM);
+	mg_fault_set(MG_F_MLOCK, 0, ENOMEM);
+	CHECK(mg_region_new(100, MG_MAP_SECRET | MG_MAP_LOCK, &r) == MG_OK);
+	mg_fault_clear();
+	CHECK(r->secret && r->locked && mg_region_verify(r) == MG_OK);
+	CHECK(mg_region_new(3 * page, MG_MAP_SECRET, &plain) == MG_OK);
+	CHECK(plain->secret && plain->locked);
+	plain->data[0] = 1;
+	CHECK(mg_region_recycle(plain) == MG_OK && plain->data[0] == 0);
+	r->data[0] = 1;
+	CHECK(mg_region_free(r) == MG_OK && mg_region_free(plain) == MG_OK);
+
+	check_faults(cases, sizeof cases / sizeof cases[0], MG_MAP_SECRET);
+	CHECK(open_fds() == fds && secret_maps() == 0);
+
+	/* the kernel's own RLIMIT_MEMLOCK charge, for an unprivileged user */
+	if (getuid() != 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit lim = {4 * page, 4 * page};
+		int ok = setrlimit(RLIMIT_MEMLOCK, &lim) == 0 && setuid(65534) == 0 &&
+			 mg_map_new(8 * page, MG_MAP_SECRET, &m) == MG_ELOCK &&
+			 errno == EAGAIN && m.base == NULL &&
+			 mg_map_new(2 * page, MG_MAP_SECRET, &m) == MG_OK;
+		_exit(ok ? 0 : 1);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+#else
+static void test_secret(void)
+{
+	mg_map m;
+
+	CHECK(mg_map_new(page, MG_MAP_SECRET, &m) == MG_EUNSUPPORTED);
+	CHECK(errno == ENOSYS && m.base == NULL);
+}
+#endif
+
 int main(void)
 {
 	page = (size_t)sysconf(_SC_PAGESIZE);
@@ -356,6 +710,12 @@ int main(void)
 	test_canary_pool();
 	test_regions_free();
 	test_faults();
+#ifdef MLOCK_ONFAULT
+	test_lock_fallback();
+#endif
+	test_wipe_touched();
+	test_map();
+	test_secret();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }
