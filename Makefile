@@ -18,7 +18,7 @@ CFLAGS_CORE := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror
 CFLAGS_SAN  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=all -DMG_FAULT_INJECTION
 CORE_SRC    := csrc/region.c csrc/util.c csrc/arena.c
-CORE_HDR    := csrc/memguard.h csrc/sys.h
+CORE_HDR    := csrc/memguard.h csrc/sys.h csrc/check.h
 
 .PHONY: all example test test-c test-go test-secret test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean
 

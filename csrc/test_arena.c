@@ -17,22 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "memguard.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                       \
-	do {                                                              \
-		if (cond) {                                               \
-			passed++;                                         \
-		} else {                                                  \
-			failed++;                                         \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n",      \
-				__FILE__, __LINE__, #cond);               \
-		}                                                         \
-	} while (0)
-
-static size_t page;
 
 /* Slots of a class in a chunk of n pages. */
 static size_t per_chunk(size_t n, size_t cap)
@@ -56,14 +42,6 @@ static int live(mg_arena *a, mg_arena_stats *st)
 	if (st != NULL)
 		*st = s;
 	return (int)s.live;
-}
-
-static int mapped(const void *p)
-{
-	/* mprotect fails with ENOMEM on an address that is not mapped */
-	return mprotect((void *)((uintptr_t)p & ~(uintptr_t)(page - 1)), page,
-			PROT_READ | PROT_WRITE) == 0 ||
-	       errno != ENOMEM;
 }
 
 static int zero(const unsigned char *p, size_t n)
