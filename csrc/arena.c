@@ -76,10 +76,10 @@ struct mg_arena {
 };
 
 /*
- * The one place this file maps and unmaps: [guard][len bytes][guard], the
- * middle read-write, MADV_DONTDUMP and MADV_WIPEONFORK, and locked on fault
- * if asked, as region.c maps a region. On failure nothing stays mapped and
- * errno says why.
+ * map_chunk and unmap_chunk are the only places this file maps and unmaps:
+ * [guard][len bytes][guard], the middle read-write, MADV_DONTDUMP and
+ * MADV_WIPEONFORK, and locked on fault if asked, as region.c maps a
+ * region. On failure nothing stays mapped and errno says why.
  */
 static int map_chunk(size_t page, size_t len, int lock, unsigned char **base)
 {
@@ -338,10 +338,12 @@ int mg_arena_new(int lock, mg_arena **out)
 	a->lock = lock != 0;
 	a->nshards = n;
 	for (i = 0; i < n; i++) {
-		if (pthread_mutex_init(&a->shards[i].mu, NULL) != 0) {
+		int err = pthread_mutex_init(&a->shards[i].mu, NULL);
+		if (err != 0) { /* Linux never fails; others may lack memory */
 			while (i-- > 0)
 				(void)pthread_mutex_destroy(&a->shards[i].mu);
 			free(a);
+			errno = err;
 			return MG_ENOMEM;
 		}
 		a->shards[i].arena = a;

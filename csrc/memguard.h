@@ -172,17 +172,21 @@ int mg_arena_new(int lock, mg_arena **out);
  * failure *out is zeroed. MG_ELOCK only once no chunk of one page could be
  * locked and no other shard had a free slot of the class. */
 int mg_arena_alloc(mg_arena *a, size_t size, mg_slot *out);
-/* The slot's lead canary, padding and tail canary: MG_OK or MG_ECANARY. */
+/* The slot's lead canary, padding and tail canary: MG_OK or MG_ECANARY.
+ * Takes no lock: other slots may be allocated and freed meanwhile. */
 int mg_slot_check(const mg_slot *s);
 /* Wipes the secret, keeping the padding and canaries. */
 void mg_slot_wipe(const mg_slot *s);
 /* Checks the slot, wipes its data and padding and frees it, zeroing *s.
  * MG_ECANARY if the check failed: the slot is freed all the same but never
  * reused, leaving the broken canaries for its neighbours to report.
- * MG_EINVAL if s is not a live slot; nothing changes then. Thread-safe. */
+ * MG_EUNMAP if the chunk it emptied was released and munmap refused (the
+ * slot is freed). MG_EINVAL if s is not a live slot; nothing changes then.
+ * Thread-safe. */
 int mg_arena_free(mg_slot *s);
 /* Every canary, padding and free slot of the arena: MG_OK or MG_ECANARY. */
 int mg_arena_verify(mg_arena *a);
+/* Totals over the arena's shards, each read under its lock. */
 int mg_arena_stats_get(mg_arena *a, mg_arena_stats *st);
 /* Wipes every page the arena wrote, unmaps every chunk and frees a, whatever
  * fails on the way (MG_EUNMAP: a mapping is leaked). Every slot dies with
