@@ -195,6 +195,15 @@ static int chunk_free(struct mg_shard *sh, mg_chunk *c)
 	return st;
 }
 
+/* Takes c off its shard's lists and frees it. */
+static int release(struct mg_shard *sh, mg_chunk *c)
+{
+	if (c->open)
+		link_out(&sh->cls[c->cls].open, c, OPEN);
+	link_out(&sh->cls[c->cls].all, c, ALL);
+	return chunk_free(sh, c);
+}
+
 /*
  * A new empty chunk of class k for shard sh, its slot pages as near to
  * next_pages as the lock limit allows: a chunk that cannot be locked is
@@ -441,16 +450,17 @@ int mg_arena_free(mg_slot *s)
 		c->open = 1;
 	}
 	/* One empty chunk per shard and class stays mapped, so a secret
-	 * made and destroyed in a loop does not map a chunk each time. */
-	if (c->used == 0 && c->open && sh->cls[k].spare == NULL) {
-		sh->cls[k].spare = c;
-	} else if (c->used == 0) {
-		if (c->open)
-			link_out(&sh->cls[k].open, c, OPEN);
-		link_out(&sh->cls[k].all, c, ALL);
-		if (chunk_free(sh, c) != MG_OK && st == MG_OK)
-			st = MG_EUNMAP;
+	 * made and destroyed in a loop does not map a chunk each time: the
+	 * smaller, which holds the least locked memory idle. */
+	if (c->used == 0 && c->open) {
+		mg_chunk *spare = sh->cls[k].spare;
+		if (spare == NULL || c->pages_len < spare->pages_len) {
+			sh->cls[k].spare = c;
+			c = spare;
+		}
 	}
+	if (c != NULL && c->used == 0 && release(sh, c) != MG_OK && st == MG_OK)
+		st = MG_EUNMAP;
 	(void)pthread_mutex_unlock(&sh->mu);
 	memset(s, 0, sizeof *s);
 	return st;
@@ -527,9 +537,7 @@ int mg_arena_destroy(mg_arena *a)
 		struct mg_shard *sh = &a->shards[s];
 		for (unsigned int k = 0; k < MG_ARENA_CLASSES; k++) {
 			while (sh->cls[k].all != NULL) {
-				mg_chunk *c = sh->cls[k].all;
-				link_out(&sh->cls[k].all, c, ALL);
-				if (chunk_free(sh, c) != MG_OK) {
+				if (release(sh, sh->cls[k].all) != MG_OK) {
 					st = MG_EUNMAP;
 					saved = errno;
 				}
