@@ -17,8 +17,8 @@ FUZZ_TARGETS := FuzzOperations FuzzReaders
 CFLAGS_CORE := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror
 CFLAGS_SAN  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=all -DMG_FAULT_INJECTION
-CORE_SRC    := csrc/map.c csrc/region.c csrc/util.c
-CORE_HDR    := csrc/memguard.h csrc/sys.h
+CORE_SRC    := csrc/map.c csrc/region.c csrc/util.c csrc/arena.c
+CORE_HDR    := csrc/memguard.h csrc/sys.h csrc/check.h
 
 .PHONY: all example test test-c test-go test-secret test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean
 
@@ -41,8 +41,13 @@ $(BUILD)/test_core_portable: $(CORE_SRC) $(CORE_HDR) csrc/test_core.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_CORE) $(CFLAGS_SAN) -U__linux__ -Ulinux -D__APPLE__ -o $@ $(CORE_SRC) csrc/test_core.c
 
-test-c: $(BUILD)/test_core $(BUILD)/test_core_portable
+$(BUILD)/test_arena: $(CORE_SRC) $(CORE_HDR) csrc/test_arena.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_CORE) $(CFLAGS_SAN) -pthread -o $@ $(CORE_SRC) csrc/test_arena.c
+
+test-c: $(BUILD)/test_core $(BUILD)/test_core_portable $(BUILD)/test_arena
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_core
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_arena
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_core_portable
 
 # Every Go test under -race; the statement coverage of the root package,

@@ -155,4 +155,93 @@ void mg_canary_pool_empty(void);
 void mg_lock_forget(void);
 #endif
 
+
+/* ------------------------------------------------------------------------
+ * Compact slot arena (arena.c): secrets of up to MG_ARENA_MAX bytes packed
+ * into slots of shared locked chunks, so a small secret costs a slot, not a
+ * locked page and a mapping of its own.
+ *
+ * A chunk is one mapping, mapped, advised and locked like a region:
+ *
+ *   [guard page][C0 | slot 0 | C1 | slot 1 | ... | slot n-1 | Cn | unused][guard page]
+ *
+ * Every Ci is MG_CANARY_LEN bytes and every slot `cap` bytes, one of the
+ * classes 32, 64, 128, 256, so each slot's data starts MG_ALIGN-aligned.
+ * Each Ci has its own random value, kept with the rest of the metadata in
+ * the C heap, never inside the chunk.
+ *
+ * Invariant, for a slot i holding a secret of `size` bytes (1 <= size <= cap):
+ *   data - 16 .. data - 1     == Ci                  (the lead canary)
+ *   data + k, size <= k < cap == C(i+1)[k % 16]      (the padding)
+ *   data + cap .. data+cap+15 == C(i+1)              (the tail canary)
+ * so every byte from data + size to data + cap + 15 is C(i+1)[k % 16].
+ * A contiguous write past the secret's end, however short, changes one of
+ * those bytes, and one before its start changes Ci, unless it writes the
+ * random bytes already there. Ci is also the tail canary of slot i - 1 and
+ * C(i+1) the lead canary of slot i + 1, so a write that reaches a
+ * neighbour is seen from both slots. A free slot's cap bytes are zero.
+ * A canary's value is drawn when the slot before it is first used and
+ * then never changes while the chunk is mapped, so a live slot's expected
+ * bytes (lead, tail) are stable and can be read without a lock.
+ * ------------------------------------------------------------------------ */
+#define MG_ARENA_MAX 256    /* largest secret a slot holds */
+#define MG_ARENA_CLASSES 4  /* slot capacities 32 << k, k < MG_ARENA_CLASSES */
+
+typedef struct mg_arena mg_arena;
+typedef struct mg_chunk mg_chunk;
+
+/*
+ * A live slot, as handed to the caller: everything a check needs, by plain
+ * pointers, so the Go layer checks a slot as mg_slot_check does, without a
+ * cgo call. The caller owns this struct; the bytes lead and tail point to
+ * stay valid until the slot is freed.
+ */
+typedef struct mg_slot {
+	unsigned char *data;       /* MG_ALIGN-aligned; Ci is the 16 bytes before */
+	size_t size;               /* secret bytes, 1 .. cap */
+	size_t cap;                /* class capacity: padding is [size, cap) */
+	const unsigned char *lead; /* expected Ci, MG_CANARY_LEN bytes */
+	const unsigned char *tail; /* expected C(i+1): at data + cap, and
+				      tail[k % 16] at data[k] for size <= k < cap */
+	mg_chunk *chunk;           /* with index, the handle mg_arena_free takes */
+	unsigned int index;
+	int locked;                /* the chunk's pages are mlocked */
+} mg_slot;
+
+typedef struct mg_arena_stats {
+	size_t chunks;       /* mappings, one per chunk */
+	size_t mapped;       /* bytes mapped, guard pages included */
+	size_t locked;       /* bytes locked */
+	size_t live;         /* slots allocated */
+	size_t quarantined;  /* slots freed with broken canaries, never reused */
+} mg_arena_stats;
+
+/* An empty arena; lock says whether its chunks are mlocked. */
+int mg_arena_new(int lock, mg_arena **out);
+/* A zeroed slot for size bytes, 1 <= size <= MG_ARENA_MAX, in the smallest
+ * class that holds it. Thread-safe; threads draw from separate shards. On
+ * failure *out is zeroed. MG_ELOCK only once no chunk of one page could be
+ * locked and no other shard had a free slot of the class. */
+int mg_arena_alloc(mg_arena *a, size_t size, mg_slot *out);
+/* The slot's lead canary, padding and tail canary: MG_OK or MG_ECANARY.
+ * Takes no lock: other slots may be allocated and freed meanwhile. */
+int mg_slot_check(const mg_slot *s);
+/* Wipes the secret, keeping the padding and canaries. */
+void mg_slot_wipe(const mg_slot *s);
+/* Checks the slot, wipes its data and padding and frees it, zeroing *s.
+ * MG_ECANARY if the check failed: the slot is freed all the same but never
+ * reused, leaving the broken canaries for its neighbours to report.
+ * MG_EUNMAP if the chunk it emptied was released and munmap refused (the
+ * slot is freed). MG_EINVAL if s is not a live slot; nothing changes then.
+ * Thread-safe. */
+int mg_arena_free(mg_slot *s);
+/* Every canary, padding and free slot of the arena: MG_OK or MG_ECANARY. */
+int mg_arena_verify(mg_arena *a);
+/* Totals over the arena's shards, each read under its lock. */
+int mg_arena_stats_get(mg_arena *a, mg_arena_stats *st);
+/* Wipes every page the arena wrote, unmaps every chunk and frees a, whatever
+ * fails on the way (MG_EUNMAP: a mapping is leaked). Every slot dies with
+ * it; no other call on a may run concurrently. */
+int mg_arena_destroy(mg_arena *a);
+
 #endif

@@ -17,22 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "memguard.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                       \
-	do {                                                              \
-		if (cond) {                                               \
-			passed++;                                         \
-		} else {                                                  \
-			failed++;                                         \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n",      \
-				__FILE__, __LINE__, #cond);               \
-		}                                                         \
-	} while (0)
-
-static size_t page;
 
 /* What the Go layer does to change a region's protection. */
 static int protect(mg_region *r, int prot)
@@ -224,12 +210,6 @@ static void test_canary_pool(void)
 	}
 	CHECK(!dup);
 	CHECK(mg_region_free(r) == MG_OK);
-}
-
-static int mapped(const void *p)
-{
-	/* mprotect fails with ENOMEM on an address that is not mapped */
-	return mprotect((void *)((uintptr_t)p & ~(uintptr_t)(page - 1)), page, PROT_NONE) == 0 || errno != ENOMEM;
 }
 
 /* Batch free: adjacent or not, in any order, every region is unmapped. */

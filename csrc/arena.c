@@ -1,0 +1,552 @@
+/*
+ * Compact slot arena. See memguard.h for the layout and its invariant.
+ *
+ * Bookkeeping: the arena is split into shards, each with its own mutex and
+ * its own chunks; a thread allocates from the shard it was given on first
+ * use, so threads do not contend on one lock, and a free goes back to the
+ * shard that owns the chunk. Per shard and class, the chunks with a free
+ * slot form a list; in a chunk, freed slots form a list threaded through
+ * `next`, and slots never used yet are taken in order from `fresh`. Both
+ * are O(1) and need no system call: the canary after a fresh slot comes
+ * from a per-shard pool of random bytes.
+ *
+ * A canary keeps its value while the chunk lives, through any number of
+ * reuses of the slots beside it: getrandom costs 5 to 7 ns a byte here, so
+ * new values for a freed slot's two canaries would cost about 200 ns, four
+ * times the rest of an allocation and free. It also means a live slot's
+ * canaries never change under a reader.
+ *
+ * C heap per slot: its lead canary's value (16 bytes), size and next (2
+ * each). Chunks double from one page up to CHUNK_MAX bytes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memguard.h"
+#include "sys.h"
+
+#define CHUNK_MAX ((size_t)2 << 20) /* bytes of slot pages in a chunk */
+#define NONE UINT16_MAX            /* end of a free list */
+#define QUARANTINED UINT16_MAX     /* size of a slot freed while corrupt */
+#define MAX_SHARDS 64
+
+enum { ALL, OPEN }; /* the two lists a chunk is on: every chunk, free slots */
+
+struct mg_chunk {
+	struct mg_shard *shard;
+	struct {
+		mg_chunk *prev, *next;
+	} link[2];
+	unsigned char *base;  /* the mapping: leading guard page */
+	unsigned char *pages; /* C0 */
+	size_t pages_len;
+	size_t cap, stride;   /* stride = MG_CANARY_LEN + cap */
+	unsigned int cls, nslots, fresh, used;
+	uint16_t free_head;
+	int open;             /* on the OPEN list */
+	int locked;
+	uint16_t *size;       /* per slot: 0 free, else size or QUARANTINED */
+	uint16_t *next;       /* per slot: next free slot */
+	unsigned char (*canary)[MG_CANARY_LEN]; /* nslots + 1 values */
+};
+
+struct mg_shard {
+	pthread_mutex_t mu;
+	mg_arena *arena;
+	struct {
+		mg_chunk *all, *open;
+		mg_chunk *spare;   /* the one empty chunk kept mapped */
+		size_t next_pages; /* bytes of the next chunk's slot pages */
+	} cls[MG_ARENA_CLASSES];
+	mg_arena_stats st;
+	size_t rnd_next;
+	unsigned char rnd[64 * MG_CANARY_LEN];
+	char pad[64]; /* keeps shards' hot fields off each other's lines */
+};
+
+struct mg_arena {
+	size_t page;
+	int lock;
+	unsigned int nshards; /* a power of two */
+	struct mg_shard shards[];
+};
+
+/*
+ * map_chunk and unmap_chunk are the only places this file maps and unmaps:
+ * [guard][len bytes][guard], the middle read-write, MADV_DONTDUMP and
+ * MADV_WIPEONFORK, and locked on fault if asked, as region.c maps a
+ * region. On failure nothing stays mapped and errno says why.
+ */
+static int map_chunk(size_t page, size_t len, int lock, unsigned char **base)
+{
+	unsigned char *b = sys_mmap_none(len + 2 * page);
+	int st, saved;
+
+	if (b == MAP_FAILED)
+		return MG_ENOMEM;
+	if (sys_mprotect(b + page, len, PROT_READ | PROT_WRITE) != 0
+#ifdef MADV_DONTDUMP
+	    || sys_madvise(b + page, len, MADV_DONTDUMP) != 0
+#endif
+#ifdef MADV_WIPEONFORK
+	    || sys_madvise(b + page, len, MADV_WIPEONFORK) != 0
+#endif
+	) {
+		/* ENOMEM: splitting the mapping would pass vm.max_map_count */
+		st = errno == ENOMEM ? MG_ENOMEM : MG_EPROTECT;
+		goto fail;
+	}
+	if (lock && sys_mlock(b + page, len) != 0) {
+		st = MG_ELOCK;
+		goto fail;
+	}
+	*base = b;
+	return MG_OK;
+fail:
+	saved = errno;
+	(void)sys_munmap(b, len + 2 * page);
+	errno = saved;
+	return st;
+}
+
+static int unmap_chunk(size_t page, unsigned char *base, size_t len)
+{
+	return sys_munmap(base, len + 2 * page) == 0 ? MG_OK : MG_EUNMAP;
+}
+
+static void link_in(mg_chunk **head, mg_chunk *c, int l)
+{
+	c->link[l].prev = NULL;
+	c->link[l].next = *head;
+	if (*head != NULL)
+		(*head)->link[l].prev = c;
+	*head = c;
+}
+
+static void link_out(mg_chunk **head, mg_chunk *c, int l)
+{
+	if (c->link[l].prev != NULL)
+		c->link[l].prev->link[l].next = c->link[l].next;
+	else
+		*head = c->link[l].next;
+	if (c->link[l].next != NULL)
+		c->link[l].next->link[l].prev = c->link[l].prev;
+	c->link[l].prev = c->link[l].next = NULL;
+}
+
+/* A canary value from the shard's pool; bytes are wiped as handed out. */
+static int draw(struct mg_shard *sh, unsigned char out[MG_CANARY_LEN])
+{
+	if (sh->rnd_next == sizeof sh->rnd) {
+		if (mg_random(sh->rnd, sizeof sh->rnd) != MG_OK)
+			return MG_ERANDOM;
+		sh->rnd_next = 0;
+	}
+	memcpy(out, sh->rnd + sh->rnd_next, MG_CANARY_LEN);
+	mg_wipe(sh->rnd + sh->rnd_next, MG_CANARY_LEN);
+	sh->rnd_next += MG_CANARY_LEN;
+	return MG_OK;
+}
+
+static unsigned char *slot_data(const mg_chunk *c, unsigned int i)
+{
+	return c->pages + (size_t)i * c->stride + MG_CANARY_LEN;
+}
+
+/* Sets canary i, in the chunk and out of band, to a new random value. */
+static int set_canary(struct mg_shard *sh, mg_chunk *c, unsigned int i)
+{
+	if (draw(sh, c->canary[i]) != MG_OK)
+		return MG_ERANDOM;
+	memcpy(c->pages + (size_t)i * c->stride, c->canary[i], MG_CANARY_LEN);
+	return MG_OK;
+}
+
+/* Bytes of c written so far, whole pages: C0 to C(fresh), page-rounded. */
+static size_t touched(const mg_chunk *c, size_t page)
+{
+	size_t n = (size_t)c->fresh * c->stride + MG_CANARY_LEN;
+
+	n = (n + page - 1) / page * page;
+	return n < c->pages_len ? n : c->pages_len;
+}
+
+/* Wipes what the chunk wrote, unmaps it and frees its metadata. Pages past
+ * touched() were never written: wiping them would only fault them in. */
+static int chunk_free(struct mg_shard *sh, mg_chunk *c)
+{
+	size_t page = sh->arena->page;
+	int st;
+
+	mg_wipe(c->pages, touched(c, page));
+	st = unmap_chunk(page, c->base, c->pages_len);
+	sh->st.chunks--;
+	sh->st.mapped -= c->pages_len + 2 * page;
+	if (c->locked)
+		sh->st.locked -= c->pages_len;
+	for (unsigned int i = 0; i < c->fresh; i++)
+		sh->st.quarantined -= c->size[i] == QUARANTINED;
+	mg_wipe(c->canary, ((size_t)c->nslots + 1) * MG_CANARY_LEN);
+	free(c);
+	return st;
+}
+
+/* Takes c off its shard's lists and frees it. */
+static int release(struct mg_shard *sh, mg_chunk *c)
+{
+	if (c->open)
+		link_out(&sh->cls[c->cls].open, c, OPEN);
+	link_out(&sh->cls[c->cls].all, c, ALL);
+	return chunk_free(sh, c);
+}
+
+/*
+ * A new empty chunk of class k for shard sh, its slot pages as near to
+ * next_pages as the lock limit allows: a chunk that cannot be locked is
+ * retried at half the size, down to one page, before MG_ELOCK.
+ */
+static int chunk_new(struct mg_shard *sh, unsigned int k, mg_chunk **out)
+{
+	mg_arena *a = sh->arena;
+	size_t page = a->page, cap = (size_t)32 << k, stride = MG_CANARY_LEN + cap;
+	size_t len = sh->cls[k].next_pages, n, meta;
+	unsigned char *base = NULL;
+	mg_chunk *c;
+	int st, saved;
+
+	for (;;) {
+		st = map_chunk(page, len, a->lock, &base);
+		if (st != MG_ELOCK || len == page)
+			break;
+		len = (len / 2 + page - 1) / page * page;
+	}
+	if (st != MG_OK)
+		return st;
+	n = (len - MG_CANARY_LEN) / stride;
+	if (n > NONE - 1)
+		n = NONE - 1;
+	meta = (n + 1) * MG_CANARY_LEN + 2 * n * sizeof(uint16_t);
+	c = sys_calloc(1, sizeof *c + meta);
+	if (c == NULL) {
+		saved = errno;
+		(void)unmap_chunk(page, base, len);
+		errno = saved;
+		return MG_ENOMEM;
+	}
+	c->shard = sh;
+	c->base = base;
+	c->pages = base + page;
+	c->pages_len = len;
+	c->cap = cap;
+	c->stride = stride;
+	c->cls = k;
+	c->nslots = (unsigned int)n;
+	c->free_head = NONE;
+	c->locked = a->lock;
+	c->canary = (unsigned char(*)[MG_CANARY_LEN])(c + 1);
+	c->size = (uint16_t *)(c->canary + n + 1);
+	c->next = c->size + n;
+	if (set_canary(sh, c, 0) != MG_OK) {
+		saved = errno;
+		(void)unmap_chunk(page, base, len);
+		free(c);
+		errno = saved;
+		return MG_ERANDOM;
+	}
+	/* Grow by doubling; after a retry, start from the size that fitted. */
+	if (len == sh->cls[k].next_pages && len < CHUNK_MAX)
+		sh->cls[k].next_pages = 2 * len;
+	else if (len < sh->cls[k].next_pages)
+		sh->cls[k].next_pages = len;
+	link_in(&sh->cls[k].all, c, ALL);
+	link_in(&sh->cls[k].open, c, OPEN);
+	c->open = 1;
+	sh->st.chunks++;
+	sh->st.mapped += len + 2 * page;
+	if (c->locked)
+		sh->st.locked += len;
+	*out = c;
+	return MG_OK;
+}
+
+/* A slot of class k from sh's open chunks, without mapping: MG_ENOMEM if
+ * there is none. */
+static int take(struct mg_shard *sh, unsigned int k, size_t size, mg_slot *out)
+{
+	mg_chunk *c = sh->cls[k].open;
+	unsigned int i;
+	unsigned char *d;
+
+	if (c == NULL)
+		return MG_ENOMEM;
+	if (c->free_head != NONE) {
+		i = c->free_head;
+		c->free_head = c->next[i];
+	} else {
+		i = c->fresh;
+		if (set_canary(sh, c, i + 1) != MG_OK)
+			return MG_ERANDOM;
+		c->fresh++;
+	}
+	if (c->free_head == NONE && c->fresh == c->nslots) {
+		link_out(&sh->cls[k].open, c, OPEN);
+		c->open = 0;
+	}
+	if (sh->cls[k].spare == c)
+		sh->cls[k].spare = NULL;
+	c->used++;
+	c->size[i] = (uint16_t)size;
+	sh->st.live++;
+	d = slot_data(c, i);
+	for (size_t j = size; j < c->cap; j++)
+		d[j] = c->canary[i + 1][j % MG_CANARY_LEN];
+	out->data = d;
+	out->size = size;
+	out->cap = c->cap;
+	out->lead = c->canary[i];
+	out->tail = c->canary[i + 1];
+	out->chunk = c;
+	out->index = i;
+	out->locked = c->locked;
+	return MG_OK;
+}
+
+static unsigned int my_shard(const mg_arena *a)
+{
+	static atomic_uint ids;
+	static _Thread_local unsigned int id; /* 0 until first use */
+
+	if (id == 0)
+		id = atomic_fetch_add_explicit(&ids, 1, memory_order_relaxed) + 1;
+	return (id - 1) & (a->nshards - 1);
+}
+
+int mg_arena_new(int lock, mg_arena **out)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN), p = sysconf(_SC_PAGESIZE);
+	unsigned int n = 1, i, k;
+	mg_arena *a;
+
+	*out = NULL;
+	/* POSIX guarantees a positive page size; 4096 if it lies. A page
+	 * holds a slot of every class: no system has smaller ones. */
+	if (p <= 0)
+		p = 4096;
+	if ((size_t)p < 2 * (MG_CANARY_LEN + MG_ARENA_MAX))
+		return MG_EINVAL;
+	while (n < MAX_SHARDS && (long)n < 2 * cpus)
+		n *= 2;
+	a = sys_calloc(1, sizeof *a + n * sizeof a->shards[0]);
+	if (a == NULL)
+		return MG_ENOMEM;
+	a->page = (size_t)p;
+	a->lock = lock != 0;
+	a->nshards = n;
+	for (i = 0; i < n; i++) {
+		int err = pthread_mutex_init(&a->shards[i].mu, NULL);
+		if (err != 0) { /* Linux never fails; others may lack memory */
+			while (i-- > 0)
+				(void)pthread_mutex_destroy(&a->shards[i].mu);
+			free(a);
+			errno = err;
+			return MG_ENOMEM;
+		}
+		a->shards[i].arena = a;
+		a->shards[i].rnd_next = sizeof a->shards[i].rnd;
+		for (k = 0; k < MG_ARENA_CLASSES; k++)
+			a->shards[i].cls[k].next_pages = a->page;
+	}
+	*out = a;
+	return MG_OK;
+}
+
+int mg_arena_alloc(mg_arena *a, size_t size, mg_slot *out)
+{
+	unsigned int k = 0, s = my_shard(a), i;
+	struct mg_shard *sh = &a->shards[s];
+	mg_chunk *c;
+	int st, saved;
+
+	memset(out, 0, sizeof *out);
+	if (size == 0 || size > MG_ARENA_MAX)
+		return MG_EINVAL;
+	while (((size_t)32 << k) < size)
+		k++;
+	(void)pthread_mutex_lock(&sh->mu); /* fails only on misuse */
+	st = take(sh, k, size, out);
+	if (st == MG_ENOMEM) {
+		st = chunk_new(sh, k, &c);
+		if (st == MG_OK)
+			st = take(sh, k, size, out);
+	}
+	saved = errno;
+	(void)pthread_mutex_unlock(&sh->mu);
+	/* Out of lockable memory or mappings: a free slot in another
+	 * shard's chunks beats failing. */
+	for (i = 1; (st == MG_ELOCK || st == MG_ENOMEM) && i < a->nshards; i++) {
+		struct mg_shard *o = &a->shards[(s + i) & (a->nshards - 1)];
+		(void)pthread_mutex_lock(&o->mu);
+		if (take(o, k, size, out) == MG_OK)
+			st = MG_OK;
+		(void)pthread_mutex_unlock(&o->mu);
+	}
+	errno = saved;
+	return st;
+}
+
+int mg_slot_check(const mg_slot *s)
+{
+	const unsigned char *d = s->data;
+	unsigned int pad = 0;
+
+	for (size_t j = s->size; j < s->cap; j++)
+		pad |= d[j] ^ s->tail[j % MG_CANARY_LEN];
+	return (mg_equal(d - MG_CANARY_LEN, s->lead, MG_CANARY_LEN) &
+		mg_equal(d + s->cap, s->tail, MG_CANARY_LEN) & (pad == 0))
+		       ? MG_OK
+		       : MG_ECANARY;
+}
+
+void mg_slot_wipe(const mg_slot *s)
+{
+	mg_wipe(s->data, s->size);
+}
+
+int mg_arena_free(mg_slot *s)
+{
+	mg_chunk *c = s->chunk;
+	struct mg_shard *sh;
+	unsigned int i = s->index, k;
+	int st;
+
+	if (c == NULL)
+		return MG_EINVAL;
+	sh = c->shard;
+	k = c->cls;
+	(void)pthread_mutex_lock(&sh->mu);
+	if (i >= c->fresh || s->data != slot_data(c, i) || s->cap != c->cap ||
+	    s->size == 0 || c->size[i] != s->size) {
+		(void)pthread_mutex_unlock(&sh->mu);
+		return MG_EINVAL;
+	}
+	st = mg_slot_check(s);
+	mg_wipe(s->data, c->cap);
+	if (st == MG_OK) {
+		c->size[i] = 0;
+		c->next[i] = c->free_head;
+		c->free_head = (uint16_t)i;
+	} else {
+		c->size[i] = QUARANTINED;
+		sh->st.quarantined++;
+	}
+	c->used--;
+	sh->st.live--;
+	if (!c->open && c->free_head != NONE) {
+		link_in(&sh->cls[k].open, c, OPEN);
+		c->open = 1;
+	}
+	/* One empty chunk per shard and class stays mapped, so a secret
+	 * made and destroyed in a loop does not map a chunk each time: the
+	 * smaller, which holds the least locked memory idle. */
+	if (c->used == 0 && c->open) {
+		mg_chunk *spare = sh->cls[k].spare;
+		if (spare == NULL || c->pages_len < spare->pages_len) {
+			sh->cls[k].spare = c;
+			c = spare;
+		}
+	}
+	if (c != NULL && c->used == 0 && release(sh, c) != MG_OK && st == MG_OK)
+		st = MG_EUNMAP;
+	(void)pthread_mutex_unlock(&sh->mu);
+	memset(s, 0, sizeof *s);
+	return st;
+}
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+	unsigned int acc = 0;
+
+	while (n-- > 0)
+		acc |= *p++;
+	return acc == 0;
+}
+
+static int chunk_verify(const mg_chunk *c)
+{
+	mg_slot s = {.cap = c->cap};
+	int ok = 1;
+
+	for (unsigned int i = 0; i < c->fresh; i++) {
+		s.data = slot_data(c, i);
+		if (c->size[i] == 0 || c->size[i] == QUARANTINED) {
+			ok &= all_zero(s.data, c->cap);
+			continue;
+		}
+		s.size = c->size[i];
+		s.lead = c->canary[i];
+		s.tail = c->canary[i + 1];
+		ok &= mg_slot_check(&s) == MG_OK;
+	}
+	/* lead canaries of the free slots, and C(fresh) */
+	for (unsigned int i = 0; i <= c->fresh; i++)
+		ok &= mg_equal(c->pages + (size_t)i * c->stride, c->canary[i],
+			       MG_CANARY_LEN);
+	return ok;
+}
+
+int mg_arena_verify(mg_arena *a)
+{
+	int ok = 1;
+
+	for (unsigned int s = 0; s < a->nshards; s++) {
+		struct mg_shard *sh = &a->shards[s];
+		(void)pthread_mutex_lock(&sh->mu);
+		for (unsigned int k = 0; k < MG_ARENA_CLASSES; k++)
+			for (mg_chunk *c = sh->cls[k].all; c != NULL; c = c->link[ALL].next)
+				ok &= chunk_verify(c);
+		(void)pthread_mutex_unlock(&sh->mu);
+	}
+	return ok ? MG_OK : MG_ECANARY;
+}
+
+int mg_arena_stats_get(mg_arena *a, mg_arena_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	for (unsigned int s = 0; s < a->nshards; s++) {
+		struct mg_shard *sh = &a->shards[s];
+		(void)pthread_mutex_lock(&sh->mu);
+		st->chunks += sh->st.chunks;
+		st->mapped += sh->st.mapped;
+		st->locked += sh->st.locked;
+		st->live += sh->st.live;
+		st->quarantined += sh->st.quarantined;
+		(void)pthread_mutex_unlock(&sh->mu);
+	}
+	return MG_OK;
+}
+
+int mg_arena_destroy(mg_arena *a)
+{
+	int st = MG_OK, saved = 0;
+
+	for (unsigned int s = 0; s < a->nshards; s++) {
+		struct mg_shard *sh = &a->shards[s];
+		for (unsigned int k = 0; k < MG_ARENA_CLASSES; k++) {
+			while (sh->cls[k].all != NULL) {
+				if (release(sh, sh->cls[k].all) != MG_OK) {
+					st = MG_EUNMAP;
+					saved = errno;
+				}
+			}
+		}
+		mg_wipe(sh->rnd, sizeof sh->rnd);
+		(void)pthread_mutex_destroy(&sh->mu);
+	}
+	free(a);
+	errno = saved;
+	return st;
+}
