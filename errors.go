@@ -14,9 +14,12 @@ import (
 var (
 	// ErrInvalidSize: a size below 1, too large to map, or empty input.
 	ErrInvalidSize = errors.New("memguard: invalid size")
-	// ErrInvalidArgument: a nil reader or callback.
+	// ErrInvalidArgument: a nil reader or callback, a nil or zero
+	// Enclave, or a source in read-only memory that a constructor cannot
+	// wipe (other than a Buffer's own data).
 	ErrInvalidArgument = errors.New("memguard: invalid argument")
-	// ErrDestroyed: the Buffer was destroyed, by Destroy, Seal or Purge.
+	// ErrDestroyed: the Buffer was destroyed, by Destroy, Seal or Purge,
+	// or Purge wiped it while the call was using it.
 	ErrDestroyed = errors.New("memguard: buffer has been destroyed")
 	// ErrImmutable: the Buffer is frozen (read-only); Melt it first.
 	ErrImmutable = errors.New("memguard: buffer is frozen")
