@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"testing/iotest"
 
 	"github.com/securememory/memguard"
@@ -164,4 +165,29 @@ func TestReadersRaceWithClose(t *testing.T) {
 	}
 	assert.NoError(t, s.Close())
 	wg.Wait()
+}
+
+// dropSecrets makes n Secrets and lets go of them without Close.
+//
+//go:noinline
+func dropSecrets(t *testing.T, n int) {
+	f := new(Factory)
+	for i := 0; i < n; i++ {
+		_, err := f.CreateRandom(32)
+		require.NoError(t, err)
+	}
+}
+
+// Asherah closes a Secret that is dropped without Close from a finalizer;
+// so does this package, with a cleanup.
+func TestDroppedSecretsAreClosed(t *testing.T) {
+	inUse, live := InUseCounter.Count(), memguard.Stats().LiveBuffers
+	dropSecrets(t, 100)
+	require.Equal(t, inUse+100, InUseCounter.Count())
+	deadline := time.Now().Add(time.Minute)
+	for InUseCounter.Count() != inUse || memguard.Stats().LiveBuffers != live {
+		require.True(t, time.Now().Before(deadline), "not closed: in use %d, live %d", InUseCounter.Count(), memguard.Stats().LiveBuffers)
+		runtime.GC()
+		runtime.Gosched()
+	}
 }
