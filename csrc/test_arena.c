@@ -82,7 +82,7 @@ static void test_layout(void)
 {
 	mg_arena *a = must_arena(MG_MAP_LOCK);
 	mg_slot s, t;
-	size_t size, j, cap;
+	size_t size, j, cap, bad;
 
 	for (size = 1; size <= MG_ARENA_MAX; size++) {
 		CHECK(mg_arena_alloc(a, size, &s) == MG_OK);
@@ -103,6 +103,18 @@ static void test_layout(void)
 		CHECK(j == cap);
 		CHECK(mg_slot_check(&s) == MG_OK);
 		memset(s.data, 0xA5, size);
+		CHECK(mg_slot_check(&s) == MG_OK);
+		/* every byte the check covers, each on its own: lead canary,
+		 * padding, tail canary */
+		for (bad = 0, j = 0; j < MG_CANARY_LEN + cap + MG_CANARY_LEN; j++) {
+			unsigned char *at = s.data - MG_CANARY_LEN + j;
+			if (j >= MG_CANARY_LEN && j < MG_CANARY_LEN + size)
+				continue; /* the secret */
+			*at ^= 0x01;
+			bad += mg_slot_check(&s) != MG_ECANARY;
+			*at ^= 0x01;
+		}
+		CHECK(bad == 0);
 		CHECK(mg_slot_check(&s) == MG_OK);
 		/* the next slot of the class follows, sharing the canary */
 		CHECK(mg_arena_alloc(a, size, &t) == MG_OK);
