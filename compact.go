@@ -52,8 +52,16 @@ const slotMax = C.MG_ARENA_MAX
 // slot is one compact secret: the core's mg_slot, 32 bytes on 64-bit
 // systems. It lives in Go memory and is passed to the core by pointer,
 // which cgo allows as it holds only pointers to C memory. It is not safe
-// for concurrent use: free must not race with any other method.
-type slot C.mg_slot
+// for concurrent use: free must not race with any other method, nor any
+// method follow free but free and alloc.
+//
+// A live slot must not be copied: freeing the copy too would free the
+// slot again, and if it had been reused for a secret of the same size, free
+// that secret. go vet reports copies, as it does of a sync.Mutex.
+type slot struct {
+	_ [0]sync.Mutex // for go vet's copylocks check
+	m C.mg_slot
+}
 
 // arenaSet holds one arena per way of mapping, each made on first use and
 // kept for the life of the process: an arena maps no memory until a slot
@@ -199,11 +207,11 @@ func (set *arenaSet) usage() arenaUsage {
 }
 
 // c is s as the calls in this file's preamble take it.
-func (s *slot) c() *C.slot_mem { return (*C.slot_mem)(unsafe.Pointer(s)) }
+func (s *slot) c() *C.slot_mem { return (*C.slot_mem)(unsafe.Pointer(&s.m)) }
 
 // bytes is the secret, as a slice over C memory, valid until free.
 func (s *slot) bytes() []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(s.data)), int(s.size))
+	return unsafe.Slice((*byte)(unsafe.Pointer(s.m.data)), int(s.m.size))
 }
 
 // canaryIntact reports whether the bytes around the secret are as the core
@@ -213,17 +221,17 @@ func (s *slot) bytes() []byte {
 // padding to the slot's capacity, then the tail canary itself). Like the
 // core's check, it takes time that depends on the sizes only.
 func (s *slot) canaryIntact() bool {
-	d := unsafe.Pointer(s.data)
-	lead := (*[canaryLen]byte)(unsafe.Pointer(s.canary))
-	tail := (*[canaryLen]byte)(unsafe.Add(unsafe.Pointer(s.canary), canaryLen))
+	d := unsafe.Pointer(s.m.data)
+	lead := (*[canaryLen]byte)(unsafe.Pointer(s.m.canary))
+	tail := (*[canaryLen]byte)(unsafe.Add(unsafe.Pointer(s.m.canary), canaryLen))
 	got := (*[canaryLen]byte)(unsafe.Add(d, -canaryLen))
 	diff := (word(got, 0) ^ word(lead, 0)) | (word(got, 8) ^ word(lead, 8))
 
 	// d is MG_ALIGN-aligned and the span ends at a multiple of 16, so
 	// after the bytes up to the next multiple of 8 it is whole words,
 	// each half of the tail canary.
-	b := unsafe.Slice((*byte)(d), int(s.cap)+canaryLen)
-	k := int(s.size)
+	b := unsafe.Slice((*byte)(d), int(s.m.cap)+canaryLen)
+	k := int(s.m.size)
 	var odd byte
 	for ; k%8 != 0; k++ {
 		odd |= b[k] ^ tail[k%canaryLen]
@@ -241,7 +249,7 @@ func word(c *[canaryLen]byte, i int) uint64 {
 
 // verify is the core's check of the slot's canaries and padding.
 func (s *slot) verify() error {
-	return statusError(C.slot_check(s.c()), nil, int(s.size))
+	return statusError(C.slot_check(s.c()), nil, int(s.m.size))
 }
 
 // wipe zeroes the secret, leaving the padding and canaries.
@@ -254,10 +262,10 @@ func (s *slot) wipe() {
 // same (never to be reused); ErrProtection if the chunk it emptied could
 // not be unmapped. Freeing a zero slot does nothing.
 func (s *slot) free() error {
-	if s.chunk == nil {
+	if s.m.chunk == nil {
 		return nil
 	}
-	size := int(s.size)
+	size := int(s.m.size)
 	st, errno := C.slot_free(s.c())
 	if st == C.MG_EINVAL {
 		return fmt.Errorf("%w: not a live compact slot", ErrInvalidArgument)
@@ -270,11 +278,11 @@ func (s *slot) free() error {
 // chunks, so the sum over live slots leaves out their free slots;
 // arenaSet.usage has the whole figure.
 func (s *slot) lockedBytes() int {
-	if s.locked == 0 {
+	if s.m.locked == 0 {
 		return 0
 	}
-	return int(s.cap) + canaryLen
+	return int(s.m.cap) + canaryLen
 }
 
 // secretMemory reports whether the slot is in memfd_secret memory.
-func (s *slot) secretMemory() bool { return s.secret != 0 }
+func (s *slot) secretMemory() bool { return s.m.secret != 0 }

@@ -15,7 +15,7 @@ import (
 // at is the byte i bytes from the start of s's data; i may be negative
 // (the lead canary) or past the secret (padding and tail canary).
 func (s *slot) at(i int) *byte {
-	return (*byte)(unsafe.Add(unsafe.Pointer(s.data), i))
+	return (*byte)(unsafe.Add(unsafe.Pointer(s.m.data), i))
 }
 
 // checkedOffsets are the offsets from the data of every byte the canary
@@ -25,7 +25,7 @@ func (s *slot) checkedOffsets() []int {
 	for i := -canaryLen; i < 0; i++ {
 		offs = append(offs, i)
 	}
-	for i := int(s.size); i < int(s.cap)+canaryLen; i++ {
+	for i := int(s.m.size); i < int(s.m.cap)+canaryLen; i++ {
 		offs = append(offs, i)
 	}
 	return offs
@@ -53,7 +53,7 @@ func adjacentSlots(t *testing.T, size int) (*slot, *slot) {
 		held = append(held, mustSlot(t, size, mapLock))
 		if n := len(held); n > 1 {
 			p, s := held[n-2], held[n-1]
-			if s.chunk == p.chunk && s.index == p.index+1 {
+			if s.m.chunk == p.m.chunk && s.m.index == p.m.index+1 {
 				return p, s
 			}
 		}
@@ -70,9 +70,9 @@ func TestSlotCanaryIntactMatchesCore(t *testing.T) {
 		for cap < size {
 			cap *= 2
 		}
-		require.Equal(t, cap, int(s.cap), "size %d", size)
+		require.Equal(t, cap, int(s.m.cap), "size %d", size)
 		require.Equal(t, size, len(s.bytes()))
-		require.Zero(t, uintptr(unsafe.Pointer(s.data))%16, "aligned")
+		require.Zero(t, uintptr(unsafe.Pointer(s.m.data))%16, "aligned")
 		require.Equal(t, make([]byte, size), s.bytes(), "zeroed")
 		require.True(t, s.canaryIntact(), "size %d", size)
 		require.NoError(t, s.verify())
@@ -104,8 +104,8 @@ func TestSlotOverflowSeenFromBoth(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	for _, size := range []int{20, 32, 100, 256} {
 		p, s := adjacentSlots(t, size)
-		require.Equal(t, s.at(-canaryLen), p.at(int(p.cap)), "p's tail canary is s's lead")
-		for _, b := range []*byte{p.at(int(p.cap)), s.at(-1)} {
+		require.Equal(t, s.at(-canaryLen), p.at(int(p.m.cap)), "p's tail canary is s's lead")
+		for _, b := range []*byte{p.at(int(p.m.cap)), s.at(-1)} {
 			*b ^= 0x80
 			assert.False(t, p.canaryIntact(), "size %d", size)
 			assert.False(t, s.canaryIntact(), "size %d", size)
@@ -117,7 +117,7 @@ func TestSlotOverflowSeenFromBoth(t *testing.T) {
 		// Freed broken: reported, and the neighbour still sees it.
 		*s.at(-canaryLen) ^= 0x80
 		assert.ErrorIs(t, p.free(), ErrCanaryCorrupt)
-		assert.Nil(t, p.data, "freed all the same")
+		assert.Nil(t, p.m.data, "freed all the same")
 		assert.NoError(t, p.free(), "a freed slot is zero: freeing it again does nothing")
 		assert.ErrorIs(t, s.verify(), ErrCanaryCorrupt)
 		*s.at(-canaryLen) ^= 0x80
@@ -139,7 +139,7 @@ func TestSlotWipe(t *testing.T) {
 	assert.True(t, s.canaryIntact())
 
 	copy(s.bytes(), pattern(20))
-	data, cap := s.at(0), int(s.cap)
+	data, cap := s.at(0), int(s.m.cap)
 	lead := *(*[canaryLen]byte)(unsafe.Pointer(s.at(-canaryLen)))
 	require.NoError(t, s.free())
 	assert.Equal(t, make([]byte, cap), unsafe.Slice(data, cap), "data and padding")
@@ -154,12 +154,15 @@ func TestSlotInvalid(t *testing.T) {
 		assert.Nil(t, s)
 	}
 	s := mustSlot(t, 8, mapLock)
-	forged := *s
-	forged.size = 9
-	assert.ErrorIs(t, forged.free(), ErrInvalidArgument)
+	held := s.m
+	var forged slot
+	forged.m = held
+	forged.m.size = 9
+	assert.ErrorIs(t, forged.free(), ErrInvalidArgument, "the wrong size")
 	assert.True(t, s.canaryIntact(), "nothing changed")
 	require.NoError(t, s.free())
-	assert.ErrorIs(t, forged.free(), ErrInvalidArgument, "a copy of a freed slot")
+	forged.m = held
+	assert.ErrorIs(t, forged.free(), ErrInvalidArgument, "freed already")
 }
 
 // Each kind of arena, locked, unlocked and (where the system has it)
@@ -263,9 +266,9 @@ func TestSlotConcurrent(t *testing.T) {
 				}
 				ok := s.canaryIntact()
 				for _, c := range s.bytes() {
-					ok = ok && c == byte(s.size)
+					ok = ok && c == byte(s.m.size)
 				}
-				assert.True(t, ok, "size %d", s.size)
+				assert.True(t, ok, "size %d", s.m.size)
 				assert.NoError(t, s.free())
 			}
 		}()
