@@ -20,6 +20,7 @@
 #define MEMGUARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define MG_CANARY_LEN 16
 #define MG_ALIGN 16
@@ -72,8 +73,10 @@ typedef struct mg_map {
 size_t mg_page_size(void);
 /* MG_EINVAL unless pages_len is a non-zero multiple of the page size. */
 int mg_map_new(size_t pages_len, unsigned flags, mg_map *m);
-/* Wipes the data pages that ever held data (they must be writable), then
- * unmaps m whole and zeroes it; MG_EUNMAP if munmap refused. */
+/* Wipes the data pages that ever held data (they must be writable): all of
+ * them under 64 KiB, else only those in memory (mg_wipe_touched), so that
+ * the pages nothing wrote are not faulted in; then unmaps m whole and
+ * zeroes it. MG_EUNMAP if munmap refused. */
 int mg_map_free(mg_map *m);
 
 /*
@@ -161,7 +164,7 @@ void mg_lock_forget(void);
  * into slots of shared locked chunks, so a small secret costs a slot, not a
  * locked page and a mapping of its own.
  *
- * A chunk is one mapping, mapped, advised and locked like a region:
+ * A chunk is one guarded mapping (mg_map), made with the arena's flags:
  *
  *   [guard page][C0 | slot 0 | C1 | slot 1 | ... | slot n-1 | Cn | unused][guard page]
  *
@@ -193,19 +196,22 @@ typedef struct mg_chunk mg_chunk;
 /*
  * A live slot, as handed to the caller: everything a check needs, by plain
  * pointers, so the Go layer checks a slot as mg_slot_check does, without a
- * cgo call. The caller owns this struct; the bytes lead and tail point to
- * stay valid until the slot is freed.
+ * cgo call. The caller owns this struct; the bytes data and canary point
+ * to stay valid until the slot is freed. It is 32 bytes on 64-bit systems,
+ * as the Go layer keeps one per secret.
  */
 typedef struct mg_slot {
-	unsigned char *data;       /* MG_ALIGN-aligned; Ci is the 16 bytes before */
-	size_t size;               /* secret bytes, 1 .. cap */
-	size_t cap;                /* class capacity: padding is [size, cap) */
-	const unsigned char *lead; /* expected Ci, MG_CANARY_LEN bytes */
-	const unsigned char *tail; /* expected C(i+1): at data + cap, and
-				      tail[k % 16] at data[k] for size <= k < cap */
-	mg_chunk *chunk;           /* with index, the handle mg_arena_free takes */
-	unsigned int index;
-	int locked;                /* the chunk's pages are mlocked */
+	unsigned char *data;         /* MG_ALIGN-aligned; Ci is the 16 bytes before */
+	/* Expected canaries: Ci (the lead) at canary, then C(i+1) (the tail)
+	 * at canary + MG_CANARY_LEN, which is at data + cap, and whose byte
+	 * k % 16 is at data[k] for size <= k < cap. */
+	const unsigned char *canary;
+	mg_chunk *chunk;             /* with index, the handle mg_arena_free takes */
+	uint16_t size;               /* secret bytes, 1 .. cap */
+	uint16_t cap;                /* class capacity: padding is [size, cap) */
+	uint16_t index;
+	unsigned char locked;        /* the chunk's pages are locked */
+	unsigned char secret;        /* the chunk's pages are memfd_secret memory */
 } mg_slot;
 
 typedef struct mg_arena_stats {
@@ -216,12 +222,14 @@ typedef struct mg_arena_stats {
 	size_t quarantined;  /* slots freed with broken canaries, never reused */
 } mg_arena_stats;
 
-/* An empty arena; lock says whether its chunks are mlocked. */
-int mg_arena_new(int lock, mg_arena **out);
+/* An empty arena; its chunks are mapped with flags, mg_map_new's. */
+int mg_arena_new(unsigned flags, mg_arena **out);
 /* A zeroed slot for size bytes, 1 <= size <= MG_ARENA_MAX, in the smallest
  * class that holds it. Thread-safe; threads draw from separate shards. On
- * failure *out is zeroed. MG_ELOCK only once no chunk of one page could be
- * locked and no other shard had a free slot of the class. */
+ * failure *out is zeroed. A chunk that cannot be locked is retried at half
+ * the size: MG_ELOCK only once no chunk of one page could be locked and no
+ * other shard had a free slot of the class. MG_EUNSUPPORTED: the arena's
+ * flags ask for secret memory, which this system does not have. */
 int mg_arena_alloc(mg_arena *a, size_t size, mg_slot *out);
 /* The slot's lead canary, padding and tail canary: MG_OK or MG_ECANARY.
  * Takes no lock: other slots may be allocated and freed meanwhile. */

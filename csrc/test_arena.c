@@ -7,6 +7,7 @@
  * at exit covers every failure path below.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,17 +21,28 @@
 #include "check.h"
 #include "memguard.h"
 
+/* The expected tail canary of slot s: the lead of the slot after it. */
+#define TAIL(s) ((s).canary + MG_CANARY_LEN)
+
+/* The fault that makes locking a chunk fail: mlock2(MLOCK_ONFAULT) is
+ * what the core tries first. */
+#ifdef MLOCK_ONFAULT
+#define LOCK_FAULT MG_F_MLOCK2
+#else
+#define LOCK_FAULT MG_F_MLOCK
+#endif
+
 /* Slots of a class in a chunk of n pages. */
 static size_t per_chunk(size_t n, size_t cap)
 {
 	return (n * page - MG_CANARY_LEN) / (MG_CANARY_LEN + cap);
 }
 
-static mg_arena *must_arena(int lock)
+static mg_arena *must_arena(unsigned flags)
 {
 	mg_arena *a = NULL;
 
-	CHECK(mg_arena_new(lock, &a) == MG_OK && a != NULL);
+	CHECK(mg_arena_new(flags, &a) == MG_OK && a != NULL);
 	return a;
 }
 
@@ -68,9 +80,9 @@ static size_t maps_lines(void)
 /* Layout and the invariant of memguard.h for every size 1..MG_ARENA_MAX. */
 static void test_layout(void)
 {
-	mg_arena *a = must_arena(1);
+	mg_arena *a = must_arena(MG_MAP_LOCK);
 	mg_slot s, t;
-	size_t size, j, cap;
+	size_t size, j, cap, bad;
 
 	for (size = 1; size <= MG_ARENA_MAX; size++) {
 		CHECK(mg_arena_alloc(a, size, &s) == MG_OK);
@@ -78,23 +90,35 @@ static void test_layout(void)
 			;
 		CHECK(s.cap == cap && s.size == size && s.locked == 1);
 		CHECK((uintptr_t)s.data % MG_ALIGN == 0);
-		CHECK(memcmp(s.data - MG_CANARY_LEN, s.lead, MG_CANARY_LEN) == 0);
-		CHECK(memcmp(s.data + cap, s.tail, MG_CANARY_LEN) == 0);
-		CHECK(memcmp(s.lead, s.tail, MG_CANARY_LEN) != 0);
+		CHECK(memcmp(s.data - MG_CANARY_LEN, s.canary, MG_CANARY_LEN) == 0);
+		CHECK(memcmp(s.data + cap, TAIL(s), MG_CANARY_LEN) == 0);
+		CHECK(memcmp(s.canary, TAIL(s), MG_CANARY_LEN) != 0);
 		for (j = 0; j < size; j++)
 			if (s.data[j] != 0)
 				break;
 		CHECK(j == size);
 		for (j = size; j < cap; j++)
-			if (s.data[j] != s.tail[j % MG_CANARY_LEN])
+			if (s.data[j] != TAIL(s)[j % MG_CANARY_LEN])
 				break;
 		CHECK(j == cap);
 		CHECK(mg_slot_check(&s) == MG_OK);
 		memset(s.data, 0xA5, size);
 		CHECK(mg_slot_check(&s) == MG_OK);
+		/* every byte the check covers, each on its own: lead canary,
+		 * padding, tail canary */
+		for (bad = 0, j = 0; j < MG_CANARY_LEN + cap + MG_CANARY_LEN; j++) {
+			unsigned char *at = s.data - MG_CANARY_LEN + j;
+			if (j >= MG_CANARY_LEN && j < MG_CANARY_LEN + size)
+				continue; /* the secret */
+			*at ^= 0x01;
+			bad += mg_slot_check(&s) != MG_ECANARY;
+			*at ^= 0x01;
+		}
+		CHECK(bad == 0);
+		CHECK(mg_slot_check(&s) == MG_OK);
 		/* the next slot of the class follows, sharing the canary */
 		CHECK(mg_arena_alloc(a, size, &t) == MG_OK);
-		CHECK(t.data == s.data + cap + MG_CANARY_LEN && t.lead == s.tail);
+		CHECK(t.data == s.data + cap + MG_CANARY_LEN && t.canary == TAIL(s));
 		CHECK(t.chunk == s.chunk && t.index == s.index + 1);
 		CHECK(mg_arena_verify(a) == MG_OK);
 		mg_slot_wipe(&s);
@@ -111,7 +135,7 @@ static void test_layout(void)
 		mg_arena *b = must_arena(0);
 		CHECK(mg_arena_alloc(b, 100, &s) == MG_OK && s.index == 0);
 		CHECK((uintptr_t)(s.data - MG_CANARY_LEN) % page == 0);
-		CHECK(s.locked == 0);
+		CHECK(s.locked == 0 && s.secret == 0);
 		CHECK(mg_arena_destroy(b) == MG_OK);
 	}
 	CHECK(mg_arena_destroy(a) == MG_OK);
@@ -119,7 +143,7 @@ static void test_layout(void)
 
 static void test_invalid(void)
 {
-	mg_arena *a = must_arena(1);
+	mg_arena *a = must_arena(MG_MAP_LOCK);
 	mg_slot s, copy;
 
 	memset(&s, 0x55, sizeof s);
@@ -159,7 +183,7 @@ static void test_overflow(void)
 		int where;
 
 		for (where = 0; where < 5; where++) {
-			mg_arena *a = must_arena(1);
+			mg_arena *a = must_arena(MG_MAP_LOCK);
 			mg_slot p, s, n;
 			mg_arena_stats st;
 			unsigned char *at;
@@ -220,7 +244,7 @@ static void test_overflow(void)
 /* Freed slots read as zero, data and padding; canaries stay. */
 static void test_wipe_on_free(void)
 {
-	mg_arena *a = must_arena(1);
+	mg_arena *a = must_arena(MG_MAP_LOCK);
 	mg_slot keep, s;
 	unsigned char *d, lead[MG_CANARY_LEN], tail[MG_CANARY_LEN];
 	size_t j, bad = 0;
@@ -232,8 +256,8 @@ static void test_wipe_on_free(void)
 	CHECK(mg_arena_alloc(a, 10, &s) == MG_OK && s.index == 2);
 	memset(s.data, 0x5A, 10);
 	d = s.data;
-	memcpy(lead, s.lead, sizeof lead);
-	memcpy(tail, s.tail, sizeof tail);
+	memcpy(lead, s.canary, sizeof lead);
+	memcpy(tail, TAIL(s), sizeof tail);
 	CHECK(mg_arena_free(&s) == MG_OK);
 	for (j = 0; j < 32; j++)
 		bad += d[j] != 0;
@@ -252,7 +276,7 @@ static void test_growth_and_release(void)
 {
 	enum { N = 2000 };
 	static mg_slot s[N];
-	mg_arena *a = must_arena(1);
+	mg_arena *a = must_arena(MG_MAP_LOCK);
 	mg_arena_stats st;
 	size_t i, j;
 
@@ -286,7 +310,7 @@ static void test_million(void)
 {
 	enum { N = 1000000 };
 	mg_slot *s = calloc(N, sizeof *s);
-	mg_arena *a = must_arena(1);
+	mg_arena *a = must_arena(MG_MAP_LOCK);
 	mg_arena_stats st;
 	size_t before = maps_lines(), after, i;
 	int ok = 1;
@@ -367,7 +391,7 @@ static void test_threads(void)
 	mg_arena_stats st;
 	int i;
 
-	shared_arena = must_arena(1);
+	shared_arena = must_arena(MG_MAP_LOCK);
 	for (i = 0; i < THREADS; i++)
 		CHECK(pthread_create(&t[i], NULL, stress, (void *)(uintptr_t)(i + 1)) == 0);
 	for (i = 0; i < THREADS; i++)
@@ -399,13 +423,13 @@ static void test_steal(void)
 	mg_slot s;
 	mg_arena_stats st;
 
-	steal_arena = must_arena(1);
+	steal_arena = must_arena(MG_MAP_LOCK);
 	CHECK(mg_arena_alloc(steal_arena, 1, &s) == MG_OK); /* pins our shard */
 	CHECK(mg_arena_free(&s) == MG_OK);
 	CHECK(pthread_create(&t, NULL, alloc_one, NULL) == 0);
 	CHECK(pthread_join(t, NULL) == 0);
 	CHECK(stolen_st == MG_OK);
-	mg_fault_set(MG_F_MLOCK, 0, EAGAIN);
+	mg_fault_set(LOCK_FAULT, 0, EAGAIN);
 	CHECK(mg_arena_alloc(steal_arena, 64, &s) == MG_OK);
 	mg_fault_clear();
 	CHECK(s.chunk == stolen.chunk && s.index == stolen.index + 1);
@@ -431,7 +455,7 @@ static void test_faults(void)
 		{MG_F_MADVISE, 0, EINVAL, MG_EPROTECT},
 		{MG_F_MADVISE, 1, EINVAL, MG_EPROTECT},
 		{MG_F_MADVISE, 1, ENOMEM, MG_ENOMEM},
-		{MG_F_MLOCK, 0, EAGAIN, MG_ELOCK},     /* one page: no retry */
+		{LOCK_FAULT, 0, EAGAIN, MG_ELOCK},     /* one page: no retry */
 		{MG_F_RANDOM, 0, EIO, MG_ERANDOM},     /* C0 */
 	};
 	mg_arena *a;
@@ -441,11 +465,11 @@ static void test_faults(void)
 
 	mg_fault_set(MG_F_MALLOC, 0, ENOMEM);
 	a = (mg_arena *)1;
-	CHECK(mg_arena_new(1, &a) == MG_ENOMEM && a == NULL && errno == ENOMEM);
+	CHECK(mg_arena_new(MG_MAP_LOCK, &a) == MG_ENOMEM && a == NULL && errno == ENOMEM);
 	mg_fault_clear();
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		a = must_arena(1);
+		a = must_arena(MG_MAP_LOCK);
 		errno = 0;
 		memset(&s, 0x55, sizeof s);
 		mg_fault_set(cases[i].which, cases[i].after, cases[i].err);
@@ -462,7 +486,7 @@ static void test_faults(void)
 
 	/* random failure for a fresh slot's tail canary, once the shard's
 	 * pool runs dry: nothing changes, and the next allocation works */
-	a = must_arena(1);
+	a = must_arena(MG_MAP_LOCK);
 	CHECK(mg_arena_alloc(a, 16, &s) == MG_OK); /* fills the pool */
 	mg_fault_set(MG_F_RANDOM, 0, EIO);
 	for (i = 1; i < 200; i++)
@@ -477,7 +501,7 @@ static void test_faults(void)
 
 	/* mlock refused at the preferred size: the chunk is retried smaller
 	 * (4 pages, then 2) and the next starts from what fitted */
-	a = must_arena(1);
+	a = must_arena(MG_MAP_LOCK);
 	{
 		size_t per1 = per_chunk(1, 32), per2 = per_chunk(2, 32), n = 0;
 		mg_slot *many = calloc(per1 + 3 * per2, sizeof *many);
@@ -488,14 +512,14 @@ static void test_faults(void)
 		live(a, &st);
 		CHECK(ok && st.chunks == 2 && st.locked == 3 * page);
 		/* a retry that fails otherwise reports that, changing nothing */
-		mg_fault_set(MG_F_MLOCK, 0, EAGAIN);
+		mg_fault_set(LOCK_FAULT, 0, EAGAIN);
 		mg_fault_set(MG_F_MMAP, 1, ENOMEM);
 		CHECK(mg_arena_alloc(a, 32, &many[n]) == MG_ENOMEM);
 		mg_fault_clear();
 		live(a, &st);
 		CHECK(st.chunks == 2 && st.locked == 3 * page);
 		CHECK(mg_arena_verify(a) == MG_OK);
-		mg_fault_set(MG_F_MLOCK, 0, EAGAIN);
+		mg_fault_set(LOCK_FAULT, 0, EAGAIN);
 		CHECK(mg_arena_alloc(a, 32, &many[n++]) == MG_OK);
 		mg_fault_clear();
 		live(a, &st);
@@ -511,7 +535,7 @@ static void test_faults(void)
 	CHECK(mg_arena_destroy(a) == MG_OK);
 
 	/* a failed unmap is reported, on release and on destroy */
-	a = must_arena(1);
+	a = must_arena(MG_MAP_LOCK);
 	{
 		size_t per1 = per_chunk(1, 32), n, end = per1 + per_chunk(2, 32);
 		mg_slot *x = calloc(end, sizeof *x);
@@ -550,7 +574,9 @@ static void test_faults(void)
 /*
  * RLIMIT_MEMLOCK of 64 KiB, enforced: in a child that drops root (root's
  * CAP_IPC_LOCK ignores the limit). At least 800 32-byte and 500 64-byte
- * secrets fit, and then allocation fails with MG_ELOCK, not anything worse.
+ * secrets fit, and then allocation fails with MG_ELOCK, not anything worse;
+ * the same for 32-byte secrets in secret memory, which the kernel charges
+ * to the limit itself, where the system has it.
  */
 static void test_memlock(void)
 {
@@ -562,26 +588,29 @@ static void test_memlock(void)
 
 	if (pid == 0) {
 		struct rlimit rl = {64 * 1024, 64 * 1024};
-		size_t sizes[] = {32, 64}, need[] = {800, 500}, i, n;
+		size_t sizes[] = {32, 64, 32}, need[] = {800, 500, 800}, i, n;
+		unsigned flags[] = {MG_MAP_LOCK, MG_MAP_LOCK, MG_MAP_SECRET};
 		int st = MG_OK, code = 0;
 
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
 		    (geteuid() == 0 && setuid(65534) != 0))
 			_exit(2);
-		for (i = 0; i < 2; i++) {
+		for (i = 0; i < 3; i++) {
 			mg_arena *a = NULL;
 			mg_slot s;
 
-			if (mg_arena_new(1, &a) != MG_OK)
+			if (mg_arena_new(flags[i], &a) != MG_OK)
 				_exit(3);
 			for (n = 0; n < 100000; n++) {
 				st = mg_arena_alloc(a, sizes[i], &s);
 				if (st != MG_OK)
 					break;
 			}
-			printf("64 KiB memlock: %zu live %zu-byte secrets, then status %d\n",
-			       n, sizes[i], st);
-			if (n < need[i] || st != MG_ELOCK)
+			printf("64 KiB memlock: %zu live %zu-byte secrets%s, then status %d\n",
+			       n, sizes[i], flags[i] & MG_MAP_SECRET ? " in secret memory" : "", st);
+			if (st == MG_EUNSUPPORTED && n == 0)
+				printf("secret memory unavailable here: skipped\n");
+			else if (n < need[i] || st != MG_ELOCK)
 				code = 4;
 			if (mg_arena_destroy(a) != MG_OK)
 				code = 5;
@@ -592,6 +621,100 @@ static void test_memlock(void)
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
+
+#if defined(__linux__)
+/*
+ * An arena backed by secret memory: its slots behave as any others; its
+ * chunks read as secretmem in /proc/self/maps, locked and kept out of dumps
+ * and children by the kernel, and cannot be read through /proc/self/mem;
+ * mlock is never called on them; and nothing is left mapped or open.
+ */
+static void test_secret(void)
+{
+	size_t sizes[] = {1, 32, 200}, i;
+	int fds = open_fds(), mem, st, status;
+	unsigned char buf[MG_CANARY_LEN], *d;
+	mg_arena *a = must_arena(MG_MAP_SECRET | MG_MAP_LOCK), *plain;
+	mg_arena_stats as;
+	mg_slot s[3], ctl;
+	char line[512];
+	pid_t pid;
+
+	st = mg_arena_alloc(a, sizes[0], &s[0]);
+	if (st == MG_EUNSUPPORTED) {
+		printf("secret memory unavailable here (%s): skipped\n",
+		       strerror(errno));
+		CHECK(mg_arena_destroy(a) == MG_OK);
+		return;
+	}
+	CHECK(st == MG_OK);
+	/* locking secret pages would fail: it must not be tried */
+	mg_fault_set(MG_F_MLOCK2, 0, ENOMEM);
+	mg_fault_set(MG_F_MLOCK, 0, ENOMEM);
+	for (i = 1; i < 3; i++)
+		CHECK(mg_arena_alloc(a, sizes[i], &s[i]) == MG_OK);
+	mg_fault_clear();
+	for (i = 0; i < 3; i++) {
+		CHECK(s[i].secret == 1 && s[i].locked == 1);
+		CHECK(mg_slot_check(&s[i]) == MG_OK);
+		memset(s[i].data, 0x5C, s[i].size);
+		CHECK(mg_slot_check(&s[i]) == MG_OK);
+	}
+	CHECK(mg_arena_verify(a) == MG_OK);
+	live(a, &as);
+	CHECK(as.chunks == 2 && as.locked == 2 * page); /* classes 32 and 256 */
+	CHECK(secret_maps() == 2 && open_fds() == fds);
+	CHECK(smaps_line(s[0].data, NULL, line, sizeof line) &&
+	      strstr(line, "secretmem") != NULL && strstr(line, "rw-s") != NULL);
+	CHECK(has_vmflag(s[0].data, "lo") && has_vmflag(s[0].data, "dd"));
+	CHECK(has_vmflag(s[0].data, "dc") && !has_vmflag(s[0].data, "wf"));
+
+	/* /proc/self/mem reads an ordinary arena's slot (the control), not
+	 * this one */
+	plain = must_arena(MG_MAP_LOCK);
+	CHECK(mg_arena_alloc(plain, 32, &ctl) == MG_OK);
+	memset(ctl.data, 0x5C, ctl.size);
+	mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	CHECK(mem >= 0);
+	CHECK(pread(mem, buf, sizeof buf, (off_t)(uintptr_t)ctl.data) ==
+		      (ssize_t)sizeof buf &&
+	      memcmp(buf, ctl.data, sizeof buf) == 0);
+	CHECK(pread(mem, buf, sizeof buf, (off_t)(uintptr_t)s[1].data) < 0);
+	CHECK(close(mem) == 0);
+	CHECK(mg_arena_destroy(plain) == MG_OK);
+
+	/* a child has no secret pages */
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(!mapped(s[0].data) && !mapped(s[2].data) ? 0 : 1);
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	d = s[1].data;
+	CHECK(mg_arena_free(&s[1]) == MG_OK && d[0] == 0 && d[31] == 0);
+	CHECK(mg_arena_free(&s[0]) == MG_OK && mg_arena_free(&s[2]) == MG_OK);
+	CHECK(live(a, NULL) == 0);
+	CHECK(mg_arena_destroy(a) == MG_OK);
+	CHECK(secret_maps() == 0 && open_fds() == fds);
+
+	/* no secret memory: reported as such, at once, with nothing mapped,
+	 * and no smaller retry */
+	a = must_arena(MG_MAP_SECRET);
+	mg_fault_set(MG_F_MEMFD_SECRET, 0, ENOSYS);
+	errno = 0;
+	memset(&s[0], 0x55, sizeof s[0]);
+	CHECK(mg_arena_alloc(a, 32, &s[0]) == MG_EUNSUPPORTED);
+	CHECK(errno == ENOSYS && s[0].data == NULL);
+	mg_fault_clear();
+	live(a, &as);
+	CHECK(as.chunks == 0 && as.mapped == 0 && as.locked == 0);
+	CHECK(secret_maps() == 0 && open_fds() == fds);
+	CHECK(mg_arena_alloc(a, 32, &s[0]) == MG_OK && s[0].secret == 1);
+	CHECK(mg_arena_free(&s[0]) == MG_OK);
+	CHECK(mg_arena_destroy(a) == MG_OK);
+}
+#endif
 
 int main(void)
 {
@@ -604,6 +727,9 @@ int main(void)
 	test_growth_and_release();
 	test_faults();
 	test_memlock();
+#if defined(__linux__)
+	test_secret();
+#endif
 	test_threads();
 	test_million();
 	printf("%d passed, %d failed\n", passed, failed);

@@ -1,0 +1,288 @@
+//go:build cgo
+
+package memguard
+
+// Compact secrets: slots of the C core's arena (csrc/arena.c), for secrets
+// of up to slotMax bytes. Many slots share one locked, guard-paged chunk,
+// with a random canary between each slot and the next, so a small secret
+// costs a slot's stride of locked memory instead of a page and a mapping.
+
+/*
+#include <stdint.h>
+#include "csrc/memguard.h"
+
+// An mg_slot as the calls below take it: the same bytes, in a type with no
+// pointers. cgo checks every Go pointer to a type with pointers at each
+// call, looking for Go pointers in what it points to: about 90 ns here,
+// more than the call. A slot holds pointers to C memory only, set by the
+// core, so the check could never fail.
+typedef struct {
+	uintptr_t w[sizeof(mg_slot) / sizeof(uintptr_t)];
+} slot_mem;
+_Static_assert(sizeof(slot_mem) == sizeof(mg_slot), "slot_mem is an mg_slot");
+_Static_assert(_Alignof(slot_mem) == _Alignof(mg_slot), "slot_mem is an mg_slot");
+
+static int slot_alloc(mg_arena *a, size_t size, slot_mem *s)
+{
+	return mg_arena_alloc(a, size, (mg_slot *)s);
+}
+
+static int slot_check(const slot_mem *s)
+{
+	return mg_slot_check((const mg_slot *)s);
+}
+
+static int slot_free(slot_mem *s)
+{
+	return mg_arena_free((mg_slot *)s);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// slotMax is the largest secret a slot holds.
+const slotMax = C.MG_ARENA_MAX
+
+// slot is one compact secret: the core's mg_slot, 32 bytes on 64-bit
+// systems. It lives in Go memory and is passed to the core by pointer,
+// which cgo allows as it holds only pointers to C memory. It is not safe
+// for concurrent use: free must not race with any other method, nor any
+// method follow free but free and alloc.
+//
+// A live slot must not be copied: freeing the copy too would free the
+// slot again, and if it had been reused for a secret of the same size, free
+// that secret. go vet reports copies, as it does of a sync.Mutex.
+type slot struct {
+	_ [0]sync.Mutex // for go vet's copylocks check
+	m C.mg_slot
+}
+
+// arenaSet holds one arena per way of mapping, each made on first use and
+// kept for the life of the process: an arena maps no memory until a slot
+// is allocated, and releases its chunks as they empty.
+type arenaSet struct {
+	mu sync.Mutex // serialises creation
+	// Each a *C.mg_arena, nil until made; loaded and stored atomically.
+	// (An atomic.Pointer cannot hold cgo's incomplete struct type.)
+	arenas [numArenaKinds]unsafe.Pointer
+}
+
+// arenaKind is how an arena's chunks are mapped.
+type arenaKind int
+
+const (
+	arenaLocked   arenaKind = iota // locked pages
+	arenaUnlocked                  // pages not locked (LockDisabled, best effort)
+	arenaSecret                    // memfd_secret pages, which the kernel locks
+	numArenaKinds
+)
+
+// arenaFlags are the mapping flags of each kind of arena.
+var arenaFlags = [numArenaKinds]mapFlags{
+	arenaLocked:   mapLock,
+	arenaUnlocked: 0,
+	arenaSecret:   mapSecret,
+}
+
+// kindOf is the arena kind that flags ask for. Secret memory is locked
+// whether or not mapLock is set.
+func kindOf(flags mapFlags) arenaKind {
+	switch {
+	case flags&mapSecret != 0:
+		return arenaSecret
+	case flags&mapLock != 0:
+		return arenaLocked
+	default:
+		return arenaUnlocked
+	}
+}
+
+// compactArenas are the process's arenas.
+var compactArenas arenaSet
+
+// get returns the arena for flags, making it if this is the first call. A
+// failure to make it (the core could not allocate its metadata) is not
+// remembered: the next call tries again.
+func (set *arenaSet) get(flags mapFlags) (*C.mg_arena, error) {
+	k := kindOf(flags)
+	if a := atomic.LoadPointer(&set.arenas[k]); a != nil {
+		return (*C.mg_arena)(a), nil
+	}
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	if a := atomic.LoadPointer(&set.arenas[k]); a != nil {
+		return (*C.mg_arena)(a), nil
+	}
+	var a *C.mg_arena
+	st, errno := C.mg_arena_new(C.uint(arenaFlags[k]), &a)
+	if st != C.MG_OK {
+		return nil, statusError(st, errno, 0)
+	}
+	atomic.StorePointer(&set.arenas[k], unsafe.Pointer(a))
+	return a, nil
+}
+
+// destroy frees the set's arenas, and every slot in them, and empties the
+// set; nothing may use the set or its slots meanwhile. The process's own
+// arenas are never destroyed: this is for sets that tests make.
+func (set *arenaSet) destroy() error {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	var first error
+	for k := range set.arenas {
+		a := atomic.SwapPointer(&set.arenas[k], nil)
+		if a == nil {
+			continue
+		}
+		st, errno := C.mg_arena_destroy((*C.mg_arena)(a))
+		if err := statusError(st, errno, 0); first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// allocSlot returns a zeroed slot for size bytes, 1 <= size <= slotMax,
+// from the process's arena for flags (mapLock, mapSecret, or neither).
+func allocSlot(size int, flags mapFlags) (*slot, error) {
+	s := new(slot)
+	if err := s.alloc(size, flags); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// alloc makes s, which must be zero (never allocated, or freed), a zeroed
+// slot for size bytes, as allocSlot does. It lets a slot be a field of a
+// larger struct instead of an object of its own.
+func (s *slot) alloc(size int, flags mapFlags) error {
+	return compactArenas.alloc(s, size, flags)
+}
+
+// alloc is slot.alloc from the set's arenas.
+func (set *arenaSet) alloc(s *slot, size int, flags mapFlags) error {
+	if size < 1 || size > slotMax {
+		return sizeError(size)
+	}
+	a, err := set.get(flags)
+	if err != nil {
+		return err
+	}
+	st, errno := C.slot_alloc(a, C.size_t(size), s.c())
+	return statusError(st, errno, size)
+}
+
+// arenaUsage is what a set's arenas hold, by the core's count.
+type arenaUsage struct {
+	chunks      int // mappings
+	mapped      int // bytes mapped, guard pages included
+	locked      int // bytes locked: whole chunks, free slots included
+	live        int // slots allocated
+	quarantined int // slots freed with a broken canary, never reused
+}
+
+// usage sums the core's statistics over the set's arenas.
+func (set *arenaSet) usage() arenaUsage {
+	var u arenaUsage
+	for k := range set.arenas {
+		a := atomic.LoadPointer(&set.arenas[k])
+		if a == nil {
+			continue
+		}
+		var st C.mg_arena_stats
+		C.mg_arena_stats_get((*C.mg_arena)(a), &st)
+		u.chunks += int(st.chunks)
+		u.mapped += int(st.mapped)
+		u.locked += int(st.locked)
+		u.live += int(st.live)
+		u.quarantined += int(st.quarantined)
+	}
+	return u
+}
+
+// c is s as the calls in this file's preamble take it.
+func (s *slot) c() *C.slot_mem { return (*C.slot_mem)(unsafe.Pointer(&s.m)) }
+
+// bytes is the secret, as a slice over C memory, valid until free.
+func (s *slot) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(s.m.data)), int(s.m.size))
+}
+
+// canaryIntact reports whether the bytes around the secret are as the core
+// wrote them, the bytes mg_slot_check compares, without a cgo call: the
+// lead canary before the data, then every byte from the end of the secret
+// to the end of the tail canary, which is the tail canary repeated (the
+// padding to the slot's capacity, then the tail canary itself). Like the
+// core's check, it takes time that depends on the sizes only.
+func (s *slot) canaryIntact() bool {
+	d := unsafe.Pointer(s.m.data)
+	lead := (*[canaryLen]byte)(unsafe.Pointer(s.m.canary))
+	tail := (*[canaryLen]byte)(unsafe.Add(unsafe.Pointer(s.m.canary), canaryLen))
+	got := (*[canaryLen]byte)(unsafe.Add(d, -canaryLen))
+	diff := (word(got, 0) ^ word(lead, 0)) | (word(got, 8) ^ word(lead, 8))
+
+	// d is MG_ALIGN-aligned and the span ends at a multiple of 16, so
+	// after the bytes up to the next multiple of 8 it is whole words,
+	// each half of the tail canary.
+	b := unsafe.Slice((*byte)(d), int(s.m.cap)+canaryLen)
+	k := int(s.m.size)
+	var odd byte
+	for ; k%8 != 0; k++ {
+		odd |= b[k] ^ tail[k%canaryLen]
+	}
+	for ; k < len(b); k += 8 {
+		diff |= *(*uint64)(unsafe.Pointer(&b[k])) ^ word(tail, k%canaryLen)
+	}
+	return diff|uint64(odd) == 0
+}
+
+// word is the 8 bytes of a canary from byte i (0 or 8), in native order.
+func word(c *[canaryLen]byte, i int) uint64 {
+	return *(*uint64)(unsafe.Pointer(&c[i]))
+}
+
+// verify is the core's check of the slot's canaries and padding.
+func (s *slot) verify() error {
+	return statusError(C.slot_check(s.c()), nil, int(s.m.size))
+}
+
+// wipe zeroes the secret, leaving the padding and canaries.
+func (s *slot) wipe() {
+	wipeBytes(s.bytes())
+}
+
+// free checks the slot, wipes its data and padding and frees it, zeroing
+// s. A broken canary is ErrCanaryCorrupt, and the slot is freed all the
+// same (never to be reused); ErrProtection if the chunk it emptied could
+// not be unmapped. Freeing a zero slot does nothing.
+func (s *slot) free() error {
+	if s.m.chunk == nil {
+		return nil
+	}
+	size := int(s.m.size)
+	st, errno := C.slot_free(s.c())
+	if st == C.MG_EINVAL {
+		return fmt.Errorf("%w: not a live compact slot", ErrInvalidArgument)
+	}
+	return statusError(st, errno, size)
+}
+
+// lockedBytes is the locked memory the slot stands for: its stride (the
+// capacity and one canary) if its chunk is locked. The arenas lock whole
+// chunks, so the sum over live slots leaves out their free slots;
+// arenaSet.usage has the whole figure.
+func (s *slot) lockedBytes() int {
+	if s.m.locked == 0 {
+		return 0
+	}
+	return int(s.m.cap) + canaryLen
+}
+
+// secretMemory reports whether the slot is in memfd_secret memory.
+func (s *slot) secretMemory() bool { return s.m.secret != 0 }
