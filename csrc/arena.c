@@ -429,15 +429,6 @@ int mg_arena_free(mg_slot *s)
 	return st;
 }
 
-static int all_zero(const unsigned char *p, size_t n)
-{
-	unsigned int acc = 0;
-
-	while (n-- > 0)
-		acc |= *p++;
-	return acc == 0;
-}
-
 static int chunk_verify(const mg_chunk *c)
 {
 	mg_slot s = {.cap = (uint16_t)c->cap};
@@ -446,7 +437,7 @@ static int chunk_verify(const mg_chunk *c)
 	for (unsigned int i = 0; i < c->fresh; i++) {
 		s.data = slot_data(c, i);
 		if (c->size[i] == 0 || c->size[i] == QUARANTINED) {
-			ok &= all_zero(s.data, c->cap);
+			ok &= mg_is_zero(s.data, c->cap);
 			continue;
 		}
 		s.size = c->size[i];

@@ -133,10 +133,13 @@ int mg_region_free(mg_region *r);
 int mg_regions_free(mg_region **rs, size_t n);
 
 void mg_wipe(void *p, size_t n);
-/* mg_wipe, skipping the whole pages that are not in memory (never touched)
- * of a span of 64 KiB and more than one page; if residency cannot be read,
- * it wipes everything. */
+/* mg_wipe, skipping the whole pages of a span of 64 KiB and more than one
+ * page that are not in memory (never touched) or read as zeros (touched
+ * only by reads, which map the shared zero page); if residency cannot be
+ * read, it wipes everything. */
 void mg_wipe_touched(void *p, size_t n);
+/* 1 if the n bytes at p are all zero, else 0; time depends only on n. */
+int mg_is_zero(const void *p, size_t n);
 /* 1 if the n bytes at a and b are equal, else 0; time depends only on n. */
 int mg_equal(const void *a, const void *b, size_t n);
 int mg_random(void *buf, size_t n);

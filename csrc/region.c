@@ -164,7 +164,7 @@ int mg_region_wipe(mg_region *r)
 {
 	if (r->prot != MG_PROT_RW)
 		return MG_EPROTECT;
-	mg_wipe(r->data, r->size);
+	mg_wipe_touched(r->data, r->size);
 	return MG_OK;
 }
 

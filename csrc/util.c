@@ -29,6 +29,17 @@ void mg_wipe(void *p, size_t n)
 #endif
 }
 
+int mg_is_zero(const void *p, size_t n)
+{
+	const volatile unsigned char *x = p;
+	unsigned int acc = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		acc |= x[i];
+	return acc == 0;
+}
+
 int mg_equal(const void *a, const void *b, size_t n)
 {
 	const volatile unsigned char *x = a, *y = b;

@@ -50,6 +50,41 @@ func init() {
 		check(grew < 16<<20, "an untouched 1 GiB buffer raised VmHWM by %d MiB", grew>>20)
 	}
 
+	// A buffer only read maps the kernel's zero page: Destroy must not
+	// allocate a frame per page to write zeros over zeros.
+	children["destroy read only"] = func() {
+		b, err := memguard.NewBuffer(256 << 20)
+		check(err == nil, "NewBuffer: %v", err)
+		var sum byte
+		check(b.WithData(func(d []byte) error {
+			for i := 0; i < len(d); i += 512 {
+				sum |= d[i]
+			}
+			return nil
+		}) == nil, "WithData")
+		before := vmHWM()
+		check(b.Destroy() == nil, "Destroy")
+		grew := vmHWM() - before
+		fmt.Printf("VmHWM grew by %d KiB (sum %d)\n", grew>>10, sum)
+		check(grew < 16<<20, "a read-only 256 MiB buffer raised VmHWM by %d MiB", grew>>20)
+	}
+
+	// Purge wipes a buffer in use in place, under its user: only the pages
+	// that held data.
+	children["purge busy untouched"] = func() {
+		b, err := memguard.NewBuffer(1 << 30)
+		check(err == nil, "NewBuffer: %v", err)
+		before := vmHWM()
+		err = b.WithData(func([]byte) error {
+			memguard.Purge()
+			return nil
+		})
+		check(errors.Is(err, memguard.ErrDestroyed), "purged under the callback: %v", err)
+		grew := vmHWM() - before
+		fmt.Printf("VmHWM grew by %d KiB\n", grew>>10)
+		check(grew < 16<<20, "Purge of a busy untouched 1 GiB buffer raised VmHWM by %d MiB", grew>>20)
+	}
+
 	// A written buffer is wiped before it is unmapped: with the unmap
 	// refused, its pages stay readable, and hold zeros. The secret is
 	// written and copied out by the kernel (getrandom, /proc/self/mem):
@@ -101,7 +136,7 @@ func init() {
 }
 
 func TestDestroyTouchesOnlyWrittenPages(t *testing.T) {
-	for _, name := range []string{"destroy untouched", "destroy written"} {
+	for _, name := range []string{"destroy untouched", "destroy read only", "purge busy untouched", "destroy written"} {
 		res := runChild(t, name)
 		assert.Contains(t, res.stdout, survivedMarker, "%s: %s%s", name, res.stdout, res.stderr)
 		t.Logf("%s: %s", name, strings.TrimSpace(strings.ReplaceAll(res.stdout, survivedMarker, "")))
