@@ -116,6 +116,11 @@ func NewCoffer(opts ...CofferOption) (*Coffer, error) {
 	}
 	coffers.set[s] = struct{}{}
 	coffers.mu.Unlock()
+	// A Purge that took its snapshot of coffers before the insert above
+	// killed the store all the same; such a coffer is born destroyed.
+	if !store.Alive() {
+		s.markDestroyed()
+	}
 	if cfg.rekeyInterval > 0 {
 		go s.rekeyLoop(cfg.rekeyInterval)
 	} else {
@@ -129,10 +134,10 @@ func NewCoffer(opts ...CofferOption) (*Coffer, error) {
 // reclaimCoffer destroys a Coffer dropped without Destroy. It runs on the
 // runtime's cleanup goroutine, so it must not wait: it takes Purge's path.
 func reclaimCoffer(s *cofferState) {
-	if !s.destroyed.Load() {
-		s.kill()
+	if !s.destroyed.Load() && s.store.Alive() {
 		reclaimed.Add(1)
 	}
+	s.kill()
 }
 
 // state is the Coffer's state, or nil for a nil or zero Coffer.

@@ -17,6 +17,9 @@ func Purge() {
 		batch = b.kill(batch)
 	}
 	unmapRegions(append(batch, takeCache()...))
+	// A Coffer made while the first pass ran has had its key killed with
+	// the buffers: mark it too, and stop its goroutine.
+	purgeCoffers()
 }
 
 // exit ends the process; a variable so that a test can watch SafeExit's

@@ -573,3 +573,42 @@ func TestFillWipedByPurgeIsAnError(t *testing.T) {
 	assert.Nil(t, b)
 	assert.ErrorIs(t, err, ErrDestroyed)
 }
+
+// A Coffer made while a Purge runs is either alive or marked destroyed, out
+// of the live set, with its re-key goroutine ended: never a destroyed key
+// in a coffer that still looks alive to Purge and the collector.
+func TestNewCofferRacingPurge(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []*Coffer
+	)
+	hammer(t, 200, func() {
+		c, err := NewCoffer(WithRekeyInterval(time.Hour))
+		if err == nil {
+			mu.Lock()
+			got = append(got, c)
+			mu.Unlock()
+		}
+	})
+	var purged []*Coffer
+	for _, c := range got {
+		if c.Destroyed() { // else made after the last Purge
+			purged = append(purged, c)
+			require.True(t, c.destroyed.Load(), "marked, not only a dead store")
+		}
+	}
+	t.Logf("%d of %d coffers purged", len(purged), len(got))
+	withinDeadline(t, 10*time.Second, func() {
+		for _, c := range purged {
+			<-c.done
+		}
+	})
+	coffers.mu.Lock()
+	defer coffers.mu.Unlock()
+	for s := range coffers.set {
+		assert.False(t, s.isDestroyed(), "a destroyed coffer left in the live set")
+	}
+	for _, c := range got {
+		c.Destroy()
+	}
+}

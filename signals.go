@@ -29,7 +29,9 @@ var catcher struct {
 }
 
 // CatchSignal makes the process, on the first of signals, call handler (if
-// not nil), purge, and exit with status 1. With no signals it catches
+// not nil), purge, and exit with status 1; if handler has not returned by
+// the time a second of the signals arrives, the purge and the exit go on
+// without it. With no signals it catches
 // SIGINT, SIGTERM, SIGHUP and SIGQUIT. Runtime signals (SIGURG, SIGCHLD,
 // SIGPIPE, SIGPROF, SIGWINCH) are never caught, even if listed, and nor
 // is a signal whose type is not syscall.Signal. A later
@@ -61,14 +63,27 @@ func CatchSignal(handler func(os.Signal), signals ...os.Signal) {
 	go func() {
 		select {
 		case sig := <-ch:
-			defer SafeExit(1)
 			if handler != nil {
-				defer func() { _ = recover() }()
-				handler(sig)
+				go runHandler(handler, sig, ch)
+				<-ch // a second signal does not wait for a stuck handler
 			}
+			SafeExit(1)
 		case <-stop:
 		}
 	}()
+}
+
+// runHandler calls handler, then, however it ends (a panic included), hands
+// the catcher a signal of its own so that the purge and the exit go on.
+func runHandler(handler func(os.Signal), sig os.Signal, done chan<- os.Signal) {
+	defer func() {
+		_ = recover()
+		select {
+		case done <- sig:
+		default: // a second signal is there already
+		}
+	}()
+	handler(sig)
 }
 
 // stopCatching removes the current catcher, if any. The caller holds

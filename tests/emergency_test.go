@@ -1,8 +1,8 @@
 package tests
 
 import (
+	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -235,27 +235,67 @@ func init() {
 	}
 }
 
-func TestSignalWhileCofferDestroyWaits(t *testing.T) {
+// expectLine reads one line from r and checks it is want.
+func expectLine(t *testing.T, r *bufio.Reader, want string) {
+	t.Helper()
+	line, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, want+"\n", line)
+}
+
+// startChild starts the named child with its stdout readable line by line,
+// killed when the test ends.
+func startChild(t *testing.T, name string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=signal while a coffer destroy waits")
+	cmd.Env = append(os.Environ(), childEnv+"="+name)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	defer cmd.Process.Kill()
-	ready := make([]byte, len("READY\n"))
-	_, err = io.ReadFull(stdout, ready)
-	require.NoError(t, err)
-	require.Equal(t, "READY\n", string(ready))
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, bufio.NewReader(stdout)
+}
 
+// exitsAfter sends sig to the child and requires it to exit with status 1
+// within a second.
+func exitsAfter(t *testing.T, cmd *exec.Cmd, sig syscall.Signal) {
+	t.Helper()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	sent := time.Now()
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Process.Signal(sig))
 	select {
 	case <-exited:
-		t.Logf("exited %v after SIGTERM", time.Since(sent))
+		t.Logf("exited %v after %v", time.Since(sent), sig)
 		assert.Equal(t, 1, cmd.ProcessState.ExitCode())
 	case <-time.After(time.Second):
-		t.Fatal("still running one second after SIGTERM: Purge waited")
+		t.Fatalf("still running one second after %v", sig)
 	}
+}
+
+func TestSignalWhileCofferDestroyWaits(t *testing.T) {
+	cmd, out := startChild(t, "signal while a coffer destroy waits")
+	expectLine(t, out, "READY")
+	exitsAfter(t, cmd, syscall.SIGTERM)
+}
+
+func init() {
+	// A handler that never returns: the second signal purges and exits.
+	children["stuck handler"] = func() {
+		b := liveSecret()
+		memguard.CatchSignal(func(os.Signal) {
+			fmt.Printf("%s alive=%v\n", purgedMarker, b.Alive())
+			waitForever()
+		})
+		fmt.Println("READY")
+		waitForever()
+	}
+}
+
+func TestSecondSignalEndsAStuckHandler(t *testing.T) {
+	cmd, out := startChild(t, "stuck handler")
+	expectLine(t, out, "READY")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	expectLine(t, out, purgedMarker+" alive=true")
+	exitsAfter(t, cmd, syscall.SIGINT)
 }
