@@ -33,17 +33,8 @@ $(BUILD)/test_core: $(CORE_SRC) $(CORE_HDR) csrc/test_core.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_CORE) $(CFLAGS_SAN) -o $@ $(CORE_SRC) csrc/test_core.c
 
-# The same tests again with the branches for systems other than Linux
-# (getentropy, a volatile-memset wipe) compiled in instead, as far as a
-# Linux libc allows: no macOS toolchain is available here to build the
-# real thing.
-$(BUILD)/test_core_portable: $(CORE_SRC) $(CORE_HDR) csrc/test_core.c
-	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS_CORE) $(CFLAGS_SAN) -U__linux__ -Ulinux -D__APPLE__ -o $@ $(CORE_SRC) csrc/test_core.c
-
-test-c: $(BUILD)/test_core $(BUILD)/test_core_portable
+test-c: $(BUILD)/test_core
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_core
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_core_portable
 
 # Every Go test under -race; the statement coverage of the root package,
 # counting the black-box tests in tests/ too, must reach COVER_MIN percent.

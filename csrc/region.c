@@ -42,6 +42,9 @@ size_t mg_pages_for(size_t size)
 
 static int advise(mg_region *r)
 {
+#if !defined(MADV_DONTDUMP) && !defined(MADV_WIPEONFORK)
+	(void)r; /* macOS has neither advice */
+#endif
 #ifdef MADV_DONTDUMP
 	if (sys_madvise(r->pages, r->pages_len, MADV_DONTDUMP) != 0)
 		return -1;
