@@ -63,6 +63,8 @@ typedef struct mg_region {
 
 /* Bytes of data pages needed to hold size secret bytes; 0 if it overflows. */
 size_t mg_pages_for(size_t size);
+/* mg_pages_for with pages of page bytes; 0 if page is 0. */
+size_t mg_pages_for_page(size_t size, size_t page);
 
 int mg_region_new(size_t size, int lock, mg_region **out);
 /* Re-lays a cleared, writable region for a new size with a fresh canary. */
@@ -102,6 +104,9 @@ void mg_fault_set(enum mg_fault which, int after, int err);
 void mg_fault_clear(void);
 /* Test hook: the next canary refills the pool from the random source. */
 void mg_canary_pool_empty(void);
+/* Test hook: regions made from now on use pages of page bytes, a multiple
+ * of the real page size; 0 goes back to the system's. */
+void mg_page_size_force(size_t page);
 #endif
 
 #endif

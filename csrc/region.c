@@ -10,14 +10,28 @@
 #include "memguard.h"
 #include "sys.h"
 
+#ifdef MG_FAULT_INJECTION
+static size_t forced_page;
+
+void mg_page_size_force(size_t page)
+{
+	forced_page = page;
+}
+#endif
+
+/* The system's page size; 0 if sysconf fails, which POSIX rules out and
+ * which makes every size invalid rather than guessing a page. */
 static size_t page_size(void)
 {
 	static size_t cached;
 
+#ifdef MG_FAULT_INJECTION
+	if (forced_page != 0)
+		return forced_page;
+#endif
 	if (cached == 0) {
 		long p = sysconf(_SC_PAGESIZE);
-		/* POSIX guarantees a positive page size; 4096 if it lies. */
-		cached = p > 0 ? (size_t)p : 4096;
+		cached = p > 0 ? (size_t)p : 0;
 	}
 	return cached;
 }
@@ -30,14 +44,19 @@ static size_t span_for(size_t size)
 	return (size + MG_ALIGN - 1) & ~(size_t)(MG_ALIGN - 1);
 }
 
-size_t mg_pages_for(size_t size)
+size_t mg_pages_for_page(size_t size, size_t page)
 {
-	size_t page = page_size(), need = span_for(size);
+	size_t need = span_for(size);
 
-	if (need == 0 || need > SIZE_MAX - MG_CANARY_LEN - page)
+	if (page == 0 || need == 0 || need > SIZE_MAX - MG_CANARY_LEN - page)
 		return 0;
 	need += MG_CANARY_LEN;
 	return (need + page - 1) / page * page;
+}
+
+size_t mg_pages_for(size_t size)
+{
+	return mg_pages_for_page(size, page_size());
 }
 
 static int advise(mg_region *r)
@@ -175,7 +194,7 @@ fail:
  */
 static int all_zero(const unsigned char *p, size_t n)
 {
-	static const unsigned char zeros[4096];
+	static const unsigned char zeros[4096]; /* a chunk, not a page */
 	size_t m;
 
 	for (; n > 0; p += m, n -= m) {
