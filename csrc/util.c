@@ -22,8 +22,8 @@ void mg_wipe(void *p, size_t n)
 	explicit_bzero(p, n);
 #elif defined(__APPLE__)
 	/* C11 Annex K: memset_s is never dropped as a dead store. It fails
-	 * only for a null p or n above smax, which n > 0 and smax == n rule
-	 * out. */
+	 * only for a null p, which no caller passes with n > 0, or for n
+	 * above smax, which smax == n rules out. */
 	(void)memset_s(p, n, 0, n);
 #else
 #error "memguard's C core supports Linux and macOS"
