@@ -5,7 +5,7 @@ package memguard
 // The core is compiled by package csrc; this file calls it.
 
 /*
-#cgo CFLAGS: -std=c11 -Wall -Wextra -Werror
+#cgo CFLAGS: -std=c11
 #include "csrc/memguard.h"
 */
 import "C"
