@@ -127,6 +127,44 @@ func TestRegionPagesForMatchesC(t *testing.T) {
 	assert.Zero(t, regionPagesFor(math.MaxInt), "beyond MaxInt once rounded up")
 }
 
+// regionPagesForPage is the core's mg_pages_for_page at the page sizes of
+// amd64 and most arm64 Linux (4 KiB), Apple silicon and some arm64 Linux
+// (16 KiB) and other arm64 Linux (64 KiB), whatever this machine's is: for
+// sizes on and around page and alignment edges, and sizes so large that
+// the rounding overflows.
+func TestRegionPagesForPageMatchesC(t *testing.T) {
+	for _, page := range []uint64{4 << 10, 16 << 10, 64 << 10} {
+		p := int(page)
+		sizes := []int{-1, 0, 1, 2, 15, 16, 17, 31, 32, 33, 100, 1000,
+			math.MaxInt - p, math.MaxInt - 2*p, math.MaxInt - 3*p, math.MaxInt - 1, math.MaxInt}
+		for k := 1; k <= 5; k++ {
+			for d := -2*canaryLen - 1; d <= canaryLen+1; d++ {
+				sizes = append(sizes, k*p+d)
+			}
+		}
+		for n := 1; n <= 3*p; n += 7 {
+			sizes = append(sizes, n)
+		}
+		for _, size := range sizes {
+			got := regionPagesForPage(size, page)
+			if size < 1 {
+				assert.Zero(t, got, "page %d, size %d", page, size)
+				continue
+			}
+			want := corePagesForPage(size, page)
+			if want > math.MaxInt {
+				want = 0 // an int cannot hold it
+			}
+			require.Equal(t, want, uint64(got), "page %d, size %d", page, size)
+		}
+		assert.Equal(t, p, regionPagesForPage(1, page))
+		assert.Equal(t, p, regionPagesForPage(p-canaryLen, page), "the largest secret one page holds")
+		assert.Equal(t, 2*p, regionPagesForPage(p-canaryLen+1, page))
+	}
+	assert.Zero(t, regionPagesForPage(1, 0))
+	assert.Zero(t, corePagesForPage(1, 0))
+}
+
 // At maxRegions the library refuses to map, as the kernel would at
 // vm.max_map_count, and a region given back makes room again.
 func TestRegionBudget(t *testing.T) {

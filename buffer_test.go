@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,7 +14,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var testSizes = []int{1, 15, 16, 17, 31, 32, 33, 100, 4079, 4080, 4081, 4095, 4096, 4097, 8192, 3<<20 + 1}
+// testSizes straddle the alignment, one data page (page-16 bytes is the
+// most that fits beside the leading canary), the cipher switch at
+// xaesMinSize, and more than one page.
+var testSizes = func() []int {
+	p := int(pageSize)
+	sizes := []int{1, 15, 16, 17, 31, 32, 33, 100,
+		p - 17, p - 16, p - 15, p - 1, p, p + 1, 2 * p,
+		xaesMinSize - 1, xaesMinSize, xaesMinSize + 1, 3<<20 + 1}
+	slices.Sort(sizes)
+	return slices.Compact(sizes)
+}()
 
 // read copies a Buffer's data out, for assertions only.
 func read(t *testing.T, b *Buffer) []byte {

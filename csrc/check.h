@@ -15,7 +15,9 @@
 #include <sys/mman.h>
 
 static int passed, failed;
-static size_t page; /* set by main */
+/* Set by main: the page size regions are laid out with, forced or the
+ * system's, and the system's, which the kernel's calls take. */
+static size_t page, sys_page;
 
 #define CHECK(cond)                                                       \
 	do {                                                              \
@@ -32,7 +34,7 @@ static size_t page; /* set by main */
 static inline int mapped(const void *p)
 {
 	/* mprotect fails with ENOMEM on an address that is not mapped */
-	return mprotect((void *)((uintptr_t)p & ~(uintptr_t)(page - 1)), page, PROT_NONE) == 0 || errno != ENOMEM;
+	return mprotect((void *)((uintptr_t)p & ~(uintptr_t)(sys_page - 1)), sys_page, PROT_NONE) == 0 || errno != ENOMEM;
 }
 
 #if defined(__linux__)

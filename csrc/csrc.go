@@ -9,7 +9,7 @@
 package csrc
 
 /*
-#cgo CFLAGS: -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE
+#cgo CFLAGS: -std=c11 -O2 -D_DEFAULT_SOURCE
 #cgo linux CFLAGS: -D_GNU_SOURCE
 #cgo darwin CFLAGS: -D_DARWIN_C_SOURCE
 */

@@ -11,14 +11,28 @@
 #include "memguard.h"
 #include "sys.h"
 
+#ifdef MG_FAULT_INJECTION
+static size_t forced_page;
+
+void mg_page_size_force(size_t page)
+{
+	forced_page = page;
+}
+#endif
+
+/* The system's page size; 0 if sysconf fails, which POSIX rules out and
+ * which makes every size invalid rather than guessing a page. */
 size_t mg_page_size(void)
 {
 	static size_t cached;
 
+#ifdef MG_FAULT_INJECTION
+	if (forced_page != 0)
+		return forced_page;
+#endif
 	if (cached == 0) {
 		long p = sysconf(_SC_PAGESIZE);
-		/* POSIX guarantees a positive page size; 4096 if it lies. */
-		cached = p > 0 ? (size_t)p : 4096;
+		cached = p > 0 ? (size_t)p : 0;
 	}
 	return cached;
 }
@@ -127,7 +141,7 @@ int mg_map_new(size_t pages_len, unsigned flags, mg_map *m)
 	int st, saved;
 
 	memset(m, 0, sizeof *m);
-	if (pages_len == 0 || pages_len % page != 0 ||
+	if (page == 0 || pages_len == 0 || pages_len % page != 0 ||
 	    pages_len > SIZE_MAX - 2 * page)
 		return MG_EINVAL;
 #ifndef MG_HAVE_SECRETMEM

@@ -108,6 +108,8 @@ typedef struct mg_region {
 
 /* Bytes of data pages needed to hold size secret bytes; 0 if it overflows. */
 size_t mg_pages_for(size_t size);
+/* mg_pages_for with pages of page bytes; 0 if page is 0. */
+size_t mg_pages_for_page(size_t size, size_t page);
 
 /* flags are mg_map_new's. */
 int mg_region_new(size_t size, unsigned flags, mg_region **out);
@@ -159,6 +161,9 @@ void mg_fault_clear(void);
 void mg_canary_pool_empty(void);
 /* Test hook: locking tries mlock2(MLOCK_ONFAULT) first again. */
 void mg_lock_forget(void);
+/* Test hook: regions made from now on use pages of page bytes, a multiple
+ * of the real page size; 0 goes back to the system's. */
+void mg_page_size_force(size_t page);
 #endif
 
 

@@ -18,14 +18,19 @@ static size_t span_for(size_t size)
 	return (size + MG_ALIGN - 1) & ~(size_t)(MG_ALIGN - 1);
 }
 
-size_t mg_pages_for(size_t size)
+size_t mg_pages_for_page(size_t size, size_t page)
 {
-	size_t page = mg_page_size(), need = span_for(size);
+	size_t need = span_for(size);
 
-	if (need == 0 || need > SIZE_MAX - MG_CANARY_LEN - page)
+	if (page == 0 || need == 0 || need > SIZE_MAX - MG_CANARY_LEN - page)
 		return 0;
 	need += MG_CANARY_LEN;
 	return (need + page - 1) / page * page;
+}
+
+size_t mg_pages_for(size_t size)
+{
+	return mg_pages_for_page(size, mg_page_size());
 }
 
 /*
@@ -133,7 +138,7 @@ int mg_region_new(size_t size, unsigned flags, mg_region **out)
  */
 static int all_zero(const unsigned char *p, size_t n)
 {
-	static const unsigned char zeros[4096];
+	static const unsigned char zeros[4096]; /* a chunk, not a page */
 	size_t m;
 
 	for (; n > 0; p += m, n -= m) {

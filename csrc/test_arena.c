@@ -718,7 +718,7 @@ static void test_secret(void)
 
 int main(void)
 {
-	page = (size_t)sysconf(_SC_PAGESIZE);
+	sys_page = page = (size_t)sysconf(_SC_PAGESIZE);
 	test_steal(); /* first: needs this thread and the next on two shards */
 	test_layout();
 	test_invalid();

@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +47,9 @@ static mg_region *must_new(size_t size)
 
 static void test_layout(void)
 {
-	size_t sizes[] = {1, 15, 16, 17, 32, 100, 4079, 4080, 4081, 4095, 4096,
-			  4097, 8192, 3 * 1024 * 1024 + 5};
+	size_t sizes[] = {1, 15, 16, 17, 32, 100, page - 17, page - 16,
+			  page - 15, page - 1, page, page + 1, 2 * page,
+			  3 * 1024 * 1024 + 5};
 	size_t i, j;
 
 	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -135,7 +138,7 @@ static void test_canaries(void)
 	/* padding before the leading canary: its last and first bytes, in
 	 * one-page and multi-page regions */
 	for (i = 0; i < 2; i++) {
-		size_t size = i == 0 ? 20 : 3 * 4096 + 5;
+		size_t size = i == 0 ? 20 : 3 * page + 5;
 
 		r = must_new(size);
 		r->data[-MG_CANARY_LEN - 1] = 7;
@@ -243,6 +246,70 @@ static void test_regions_free(void)
 	for (i = 0; i < N; i += 4)
 		CHECK(!mapped(bases[i]));
 	CHECK(mg_regions_free(NULL, 0) == MG_OK);
+}
+
+/* The page arithmetic, at any page size: the secret and its tail canary
+ * rounded up to MG_ALIGN, plus the leading canary, in whole pages. */
+static void test_pages_for(void)
+{
+	CHECK(mg_pages_for_page(1, 0) == 0);
+	CHECK(mg_pages_for_page(0, page) == 0);
+	CHECK(mg_pages_for_page(1, page) == page);
+	CHECK(mg_pages_for_page(page - MG_CANARY_LEN, page) == page);
+	CHECK(mg_pages_for_page(page - MG_CANARY_LEN + 1, page) == 2 * page);
+	CHECK(mg_pages_for_page(page, page) == 2 * page);
+	CHECK(mg_pages_for_page(SIZE_MAX - MG_CANARY_LEN - page, page) == 0);
+	CHECK(mg_pages_for(100) == mg_pages_for_page(100, page));
+	CHECK(mg_pages_for(5 * page) == mg_pages_for_page(5 * page, page));
+}
+
+static sigjmp_buf fault_jmp;
+
+static void on_fault(int sig)
+{
+	(void)sig;
+	siglongjmp(fault_jmp, 1);
+}
+
+/* Whether reading the byte at p faults. macOS raises SIGBUS for a
+ * protection fault where Linux raises SIGSEGV. */
+static int faults(const unsigned char *p)
+{
+	struct sigaction sa, old_segv, old_bus;
+	volatile int hit = 0;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_fault;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &old_segv) != 0 ||
+	    sigaction(SIGBUS, &sa, &old_bus) != 0)
+		return -1;
+	if (sigsetjmp(fault_jmp, 1) == 0)
+		(void)*(const volatile unsigned char *)p;
+	else
+		hit = 1;
+	if (sigaction(SIGSEGV, &old_segv, NULL) != 0 ||
+	    sigaction(SIGBUS, &old_bus, NULL) != 0)
+		return -1;
+	return hit;
+}
+
+/* A guard page of the layout's page size on each side: every byte of it
+ * faults, and the data pages between do not. */
+static void test_guard_pages(void)
+{
+	mg_region *r = must_new(page + 1); /* two data pages */
+
+	if (r == NULL)
+		return;
+	CHECK(r->pages_len == 2 * page);
+	CHECK(faults(r->base) == 1);
+	CHECK(faults(r->pages - 1) == 1);
+	CHECK(faults(r->pages) == 0);
+	CHECK(faults(r->pages + r->pages_len - 1) == 0);
+	CHECK(faults(r->pages + r->pages_len) == 1);
+	CHECK(faults(r->base + r->map_len - 1) == 1);
+	CHECK(mg_region_free(r) == MG_OK);
 }
 
 static void test_util(void)
@@ -620,14 +687,31 @@ static void test_secret(void)
 
 int main(void)
 {
-	page = (size_t)sysconf(_SC_PAGESIZE);
-	test_layout();
-	test_invalid_sizes();
-	test_canaries();
-	test_protect_clear_place();
+	/* The layout at the system's page size, then at 16 and 64 KiB, the
+	 * pages of Apple silicon and of some arm64 Linux kernels. A forced
+	 * page is a multiple of the real one, so every length and offset it
+	 * gives is still one the kernel accepts. */
+	const size_t forced[] = {0, 16 * 1024, 64 * 1024};
+	size_t i;
+
+	sys_page = (size_t)sysconf(_SC_PAGESIZE);
+	for (i = 0; i < sizeof forced / sizeof forced[0]; i++) {
+		if (forced[i] % sys_page != 0 || forced[i] == sys_page)
+			continue;
+		mg_page_size_force(forced[i]);
+		page = forced[i] != 0 ? forced[i] : sys_page;
+		test_pages_for();
+		test_layout();
+		test_invalid_sizes();
+		test_canaries();
+		test_protect_clear_place();
+		test_guard_pages();
+		test_regions_free();
+	}
+	mg_page_size_force(0);
+	page = sys_page;
 	test_util();
 	test_canary_pool();
-	test_regions_free();
 	test_faults();
 #ifdef MLOCK_ONFAULT
 	test_lock_fallback();

@@ -2,15 +2,14 @@
  * Wiping, constant-time comparison, randomness and limits: the small
  * primitives the region code and the Go layer share.
  */
+#if defined(__APPLE__)
+#define __STDC_WANT_LIB_EXT1__ 1 /* memset_s, before <string.h> */
+#endif
+
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h> /* getrandom on Linux, getentropy on macOS */
 #include <sys/resource.h>
-
-#if defined(__linux__)
-#include <sys/random.h>
-#elif defined(__APPLE__)
-#include <sys/random.h> /* getentropy */
-#endif
 
 #include "memguard.h"
 #include "sys.h"
@@ -21,11 +20,13 @@ void mg_wipe(void *p, size_t n)
 		return;
 #if defined(__linux__)
 	explicit_bzero(p, n);
+#elif defined(__APPLE__)
+	/* C11 Annex K: memset_s is never dropped as a dead store. It fails
+	 * only for a null p, which no caller passes with n > 0, or for n
+	 * above smax, which smax == n rules out. */
+	(void)memset_s(p, n, 0, n);
 #else
-	/* A volatile function pointer: the compiler cannot prove the call is
-	 * a plain memset, so it cannot drop it as a dead store. */
-	static void *(*const volatile memset_v)(void *, int, size_t) = memset;
-	memset_v(p, 0, n);
+#error "memguard's C core supports Linux and macOS"
 #endif
 }
 
@@ -67,7 +68,7 @@ int mg_random(void *buf, size_t n)
 				continue;
 			return MG_ERANDOM;
 		}
-#else
+#elif defined(__APPLE__)
 		size_t got = n < 256 ? n : 256; /* getentropy's limit */
 		if (getentropy(p, got) != 0)
 			return MG_ERANDOM;
