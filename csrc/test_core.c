@@ -417,19 +417,11 @@ static void test_faults(void)
 	}
 }
 
-#if defined(__linux__)
+#ifdef MLOCK_ONFAULT
 /* Whether the kernel locked the mapping holding p. */
 static int kernel_locked(const void *p)
 {
 	return has_vmflag(p, "lo");
-}
-#else
-/* Built as for other systems the core calls mlock, which ASan makes a
- * no-op, and smaps is Linux's: a lock cannot be checked. */
-static int kernel_locked(const void *p)
-{
-	(void)p;
-	return 1;
 }
 #endif
 
