@@ -115,3 +115,25 @@ func (e *mapCountError) Unwrap() error { return syscall.ENOMEM }
 func sizeError(size int) error {
 	return fmt.Errorf("%w: %d bytes", ErrInvalidSize, size)
 }
+
+// secretMemoryError is the kernel's reason for refusing memfd_secret, with
+// what it means here. It unwraps to the errno.
+type secretMemoryError struct{ errno error }
+
+func (e *secretMemoryError) Error() string {
+	why := "this system has no memfd_secret"
+	switch e.errno {
+	case syscall.ENOSYS:
+		why = "memfd_secret is not in this kernel (Linux 5.14 or later), or is disabled (secretmem.enable=0 on the kernel command line)"
+	case syscall.EPERM:
+		why = "a seccomp filter or security module forbids memfd_secret"
+	case syscall.EINVAL, syscall.EOPNOTSUPP:
+		why = "this kernel or architecture does not support memfd_secret"
+	}
+	if e.errno == nil {
+		return why
+	}
+	return fmt.Sprintf("%v: %s; AllowFallback() accepts ordinary locked pages instead", e.errno, why)
+}
+
+func (e *secretMemoryError) Unwrap() error { return e.errno }

@@ -19,8 +19,9 @@ import (
 
 const seedEnv = "MEMGUARD_TEST_SEED"
 
-// The secret is seed^0xA5 and the control seed^0x5A: neither exists in the
-// child's memory except where the child puts it, byte by byte.
+// The secret is seed^0xA5, the one in secret memory seed^0x3C, and the
+// control seed^0x5A: none exists in the child's memory except where the
+// child puts it, byte by byte.
 func xorWith(seed []byte, k byte) []byte {
 	out := make([]byte, len(seed))
 	for i := range seed {
@@ -46,11 +47,20 @@ func init() {
 		check(err == nil, "seal: %v", err)
 		opened, err := e.Open()
 		check(err == nil, "open: %v", err)
+		secret, err := memguard.NewBuffer(len(seed), memguard.SecretMemory())
+		check(err == nil, "secret memory: %v", err)
+		check(secret.WithDataMut(func(d []byte) error {
+			for i := range d {
+				d[i] = seed[i] ^ 0x3C
+			}
+			return nil
+		}) == nil, "fill secret memory")
 		control := xorWith(seed, 0x5A) // ordinary heap memory: must be in the dump
 		fmt.Println("ready")
 		bufio.NewReader(os.Stdin).ReadString('\n') // until the parent is done
 		runtime.KeepAlive(control)
 		runtime.KeepAlive(opened)
+		runtime.KeepAlive(secret)
 	}
 }
 
@@ -88,4 +98,5 @@ func TestCoreDumpHasNoSecrets(t *testing.T) {
 
 	assert.True(t, bytes.Contains(core, xorWith(seed, 0x5A)), "control: the heap copy is in the dump, so the search works")
 	assert.False(t, bytes.Contains(core, xorWith(seed, 0xA5)), "a live secret is in the core dump")
+	assert.False(t, bytes.Contains(core, xorWith(seed, 0x3C)), "a live secret in secret memory is in the core dump")
 }
