@@ -31,9 +31,9 @@ func untilTrue(t *testing.T, d time.Duration, cond func() bool) {
 }
 
 // insideWithKeyWhileDestroying runs inside(c) from a WithKey callback while
-// another goroutine's Destroy of c waits for that callback, and returns
-// WithKey's error and whether Destroy returned.
-func insideWithKeyWhileDestroying(t *testing.T, inside func(c *Coffer)) (error, chan struct{}) {
+// another goroutine's Destroy of c waits for that callback. It returns a
+// channel closed when Destroy returns, and WithKey's error.
+func insideWithKeyWhileDestroying(t *testing.T, inside func(c *Coffer)) (chan struct{}, error) {
 	c, err := NewCoffer()
 	require.NoError(t, err)
 	destroyed := make(chan struct{})
@@ -50,18 +50,18 @@ func insideWithKeyWhileDestroying(t *testing.T, inside func(c *Coffer)) (error, 
 			return nil
 		})
 	})
-	return keyErr, destroyed
+	return destroyed, keyErr
 }
 
 func TestPurgeInsideWithKeyWhileDestroyPending(t *testing.T) {
-	err, destroyed := insideWithKeyWhileDestroying(t, func(*Coffer) { Purge() })
+	destroyed, err := insideWithKeyWhileDestroying(t, func(*Coffer) { Purge() })
 	assert.ErrorIs(t, err, ErrCofferDestroyed)
 	withinDeadline(t, 10*time.Second, func() { <-destroyed })
 }
 
 func TestSafePanicInsideWithKeyWhileDestroyPending(t *testing.T) {
 	var recovered any
-	err, destroyed := insideWithKeyWhileDestroying(t, func(*Coffer) {
+	destroyed, err := insideWithKeyWhileDestroying(t, func(*Coffer) {
 		defer func() { recovered = recover() }()
 		SafePanic("stop")
 	})
@@ -71,7 +71,7 @@ func TestSafePanicInsideWithKeyWhileDestroyPending(t *testing.T) {
 }
 
 func TestPurgeFromAnotherGoroutineWhileDestroyPending(t *testing.T) {
-	err, destroyed := insideWithKeyWhileDestroying(t, func(c *Coffer) {
+	destroyed, err := insideWithKeyWhileDestroying(t, func(c *Coffer) {
 		purged := make(chan struct{})
 		go func() { Purge(); close(purged) }()
 		// The callback is still running: Purge must not wait for it.
@@ -339,19 +339,19 @@ func TestZeroValues(t *testing.T) {
 }
 
 // uncomparableSignal is an os.Signal whose dynamic type cannot be a map key.
-type uncomparableSignal struct{ name []string }
+type uncomparableSignal []string
 
 func (uncomparableSignal) Signal()          {}
 func (s uncomparableSignal) String() string { return "odd" }
 
 func TestCatchSignalIgnoresOtherSignalTypes(t *testing.T) {
-	assert.NotPanics(t, func() { CatchSignal(nil, uncomparableSignal{}) })
-	CatchSignal(nil, uncomparableSignal{}, syscall.SIGUSR2)
+	assert.NotPanics(t, func() { CatchSignal(nil, uncomparableSignal(nil)) })
+	CatchSignal(nil, uncomparableSignal(nil), syscall.SIGUSR2)
 	catcher.mu.Lock()
 	active := catcher.ch != nil
 	catcher.mu.Unlock()
 	assert.True(t, active, "the syscall.Signal among them is caught")
-	CatchSignal(nil, uncomparableSignal{}) // nothing left to catch: stops
+	CatchSignal(nil, uncomparableSignal(nil)) // nothing left to catch: stops
 	catcher.mu.Lock()
 	assert.Nil(t, catcher.ch)
 	catcher.mu.Unlock()
