@@ -16,6 +16,11 @@ import (
 // Linux). The data is reachable only inside WithData and WithDataMut, and is
 // wiped when the Buffer is destroyed.
 //
+// Options given to its constructor, or set by SetDefaultOptions, add
+// protections: NoAccessWhenIdle keeps the data inaccessible between calls,
+// SecretMemory takes it out of the kernel's direct map. Every method
+// behaves the same whatever the options.
+//
 // A Buffer that becomes unreachable without Destroy is wiped and freed by
 // the garbage collector, and counted in Stats().Reclaimed: call Destroy as
 // soon as a secret is no longer needed, since the collector may take long.

@@ -14,7 +14,8 @@ import (
 var (
 	// ErrInvalidSize: a size below 1, too large to map, or empty input.
 	ErrInvalidSize = errors.New("memguard: invalid size")
-	// ErrInvalidArgument: a nil reader or callback.
+	// ErrInvalidArgument: a nil reader or callback, or Options that do not
+	// go together (Compact with NoAccessWhenIdle).
 	ErrInvalidArgument = errors.New("memguard: invalid argument")
 	// ErrDestroyed: the Buffer was destroyed, by Destroy, Seal or Purge.
 	ErrDestroyed = errors.New("memguard: buffer has been destroyed")
