@@ -30,31 +30,31 @@ func xorWith(seed []byte, k byte) []byte {
 	return out
 }
 
+// xorBuffer is a mutable Buffer made with opts holding seed^k, written in
+// place byte by byte.
+func xorBuffer(seed []byte, k byte, opts ...memguard.Option) *memguard.Buffer {
+	b, err := memguard.NewBuffer(len(seed), opts...)
+	check(err == nil, "buffer: %v", err)
+	check(b.WithDataMut(func(d []byte) error {
+		for i := range d {
+			d[i] = seed[i] ^ k
+		}
+		return nil
+	}) == nil, "fill")
+	return b
+}
+
 func init() {
 	children["hold secrets for gcore"] = func() {
 		seed, err := hex.DecodeString(os.Getenv(seedEnv))
 		check(err == nil, "seed: %v", err)
-		b, err := memguard.NewBuffer(len(seed))
-		check(err == nil, "buffer: %v", err)
-		check(b.WithDataMut(func(d []byte) error {
-			for i := range d {
-				d[i] = seed[i] ^ 0xA5
-			}
-			return nil
-		}) == nil, "fill")
+		b := xorBuffer(seed, 0xA5)
 		// The same secret again, sealed and opened: a frozen buffer.
 		e, err := b.Seal()
 		check(err == nil, "seal: %v", err)
 		opened, err := e.Open()
 		check(err == nil, "open: %v", err)
-		secret, err := memguard.NewBuffer(len(seed), memguard.SecretMemory())
-		check(err == nil, "secret memory: %v", err)
-		check(secret.WithDataMut(func(d []byte) error {
-			for i := range d {
-				d[i] = seed[i] ^ 0x3C
-			}
-			return nil
-		}) == nil, "fill secret memory")
+		secret := xorBuffer(seed, 0x3C, memguard.SecretMemory())
 		control := xorWith(seed, 0x5A) // ordinary heap memory: must be in the dump
 		fmt.Println("ready")
 		bufio.NewReader(os.Stdin).ReadString('\n') // until the parent is done
