@@ -243,16 +243,27 @@ func (p LockPolicy) serves(r *region) bool {
 }
 
 // cacheKey sorts cached regions: only a region of the same data pages and
-// class can serve an allocation.
-type cacheKey struct {
-	pages int
-	class class
-}
+// class can serve an allocation. It is one int, pages (a multiple of the
+// page size) with the class in its low bits, because the runtime's maps
+// look up int keys faster than structs, and NewBuffer+Destroy looks up
+// two.
+type cacheKey int
+
+func keyFor(pages int, c class) cacheKey { return cacheKey(pages | int(c)) }
+
+// pages is the bytes of data pages of the regions under k.
+func (k cacheKey) pages() int { return int(k) &^ int(classMask) }
+
+// classMask covers the classes in a cacheKey's low bits; a page is larger.
+// The array below fails to compile if a class outgrows it.
+const classMask = 1
+
+var _ [classMask - int(classSecret)]struct{}
 
 // takeCached pops a cached region of class c that fits size and the
 // policy, and lays it out for size.
 func takeCached(size int, c class, policy LockPolicy) (*region, error) {
-	key := cacheKey{regionPagesFor(size), c}
+	key := keyFor(regionPagesFor(size), c)
 	cache.mu.Lock()
 	var r *region
 	stack := cache.byKey[key]
@@ -262,7 +273,7 @@ func takeCached(size int, c class, policy LockPolicy) (*region, error) {
 			stack[i] = stack[len(stack)-1]
 			stack[len(stack)-1] = nil
 			cache.byKey[key] = stack[:len(stack)-1]
-			cache.bytes.Add(-int64(key.pages))
+			cache.bytes.Add(-int64(key.pages()))
 			break
 		}
 	}
@@ -316,17 +327,17 @@ func cacheHasRoom(pages int) bool {
 
 // cacheRegion keeps a recycled region if there is room.
 func cacheRegion(r *region) bool {
-	key := cacheKey{int(r.pages_len), r.class()}
+	key := keyFor(int(r.pages_len), r.class())
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
-	if !cacheHasRoom(key.pages) {
+	if !cacheHasRoom(key.pages()) {
 		return false
 	}
 	if cache.byKey == nil {
 		cache.byKey = make(map[cacheKey][]*region)
 	}
 	cache.byKey[key] = append(cache.byKey[key], r)
-	cache.bytes.Add(int64(key.pages))
+	cache.bytes.Add(int64(key.pages()))
 	cachedRegions.Add(1)
 	return true
 }
