@@ -64,11 +64,14 @@ var defaultOptions atomic.Uint32
 
 // SetDefaultOptions sets the options of every later constructor call and
 // Open that is given none of its own (options given to a call replace the
-// defaults for that call), and of the key pages of Coffers made later,
-// the process key that seals enclaves among them (SecretMemory and
-// AllowFallback only). Buffers that exist keep their memory. With no
+// defaults for that call; nil Options do not count), and of the key pages
+// of Coffers made later, the process key that seals enclaves among them
+// (SecretMemory and AllowFallback only). The process key is made at the
+// first seal and again after Purge: set the defaults before sealing
+// anything. Buffers and Coffers that exist keep their memory. With no
 // options it restores ordinary Buffers. An invalid combination returns the
-// error a constructor would and leaves the defaults as they were.
+// error a constructor would and leaves the defaults as they were. It is
+// safe to call concurrently with everything else.
 func SetDefaultOptions(opts ...Option) error {
 	o := collect(opts)
 	if _, err := o.storage(); err != nil {
