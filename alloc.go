@@ -45,6 +45,8 @@ var (
 	lockFailures    atomic.Int64
 	reclaimed       atomic.Int64 // Buffers and Coffers the collector freed
 	rekeyFailures   atomic.Int64
+	secretBuffers   atomic.Int64 // live regions of secret memory
+	secretFallbacks atomic.Int64 // SecretMemory allocations given ordinary pages, ever
 	// mappedRegions counts regions mapped, live and cached: mapRegion
 	// reserves one before it maps, so concurrent callers cannot overshoot
 	// maxRegions.
@@ -53,7 +55,7 @@ var (
 
 // The cache keeps regions of destroyed buffers, wiped but still mapped,
 // guarded and locked, so that the next allocation of the same page count
-// makes no system call. It is bounded in regions and in bytes, emptied by
+// and class makes no system call. It is bounded in regions and in bytes, emptied by
 // Purge, and emptied before any allocation the kernel refuses is retried.
 const (
 	cacheMaxRegions = 256
@@ -61,40 +63,135 @@ const (
 )
 
 var cache struct {
-	mu      sync.Mutex
-	byPages map[int][]*region
-	bytes   atomic.Int64 // changed under mu; read without it by cacheHasRoom
+	mu    sync.Mutex
+	byKey map[cacheKey][]*region
+	bytes atomic.Int64 // changed under mu; read without it by cacheHasRoom
 }
 
-// allocRegion returns a region for size bytes under the lock policy, from
-// the cache if it can, and accounts for it. Live secrets come before the
-// cache: when the kernel refuses a lock or a mapping, the cache is emptied
-// and the allocation retried before it fails or settles for unlocked
-// memory.
-func allocRegion(size int) (*region, error) {
-	policy := LockPolicy(lockPolicy.Load())
-	r, err := takeCached(size, policy)
-	if r == nil && err == nil {
-		lock := policy != LockDisabled
-		r, err = mapRegion(size, lock)
-		if (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)) && drainCache() > 0 {
-			r, err = mapRegion(size, lock)
-		}
-		if errors.Is(err, ErrMemoryLock) {
-			lockFailures.Add(1)
-			if policy == LockBestEffort {
-				r, err = mapRegion(size, false)
-			}
-		}
+// class is the kind of memory a region's data pages are. Regions of
+// different classes never stand in for each other, in the cache or
+// anywhere else.
+type class uint8
+
+const (
+	classOrdinary class = iota // anonymous pages, locked as the lock policy says
+	classSecret                // memfd_secret pages, locked by the kernel
+)
+
+func (r *region) class() class {
+	if r.secret != 0 {
+		return classSecret
 	}
+	return classOrdinary
+}
+
+// storage is the policy's decision for one secret, made once per call from
+// its options (options.go) before anything is allocated: the memory its
+// data lives in and how the Buffer guards it between calls.
+type storage struct {
+	class    class
+	fallback bool // classSecret: ordinary pages where secret memory is refused
+	noAccess bool // PROT_NONE while no call uses the data (bufferState.secluded)
+}
+
+// A backend makes and frees the memory of one kind of storage. Buffers,
+// Purge and Stats go through allocRegion and releaseRegion, which pick the
+// backend, and never look at which one it is. Guarded regions serve both
+// classes today; a backend that packs small secrets into shared pages would
+// be chosen here by its own storage flag, hand out its slots described as
+// regions (data and canaries where WithData looks for them), and free them
+// in its own release.
+type backend interface {
+	// alloc returns memory for size bytes under the lock policy now in
+	// force; its live accounts are allocRegion's.
+	alloc(size int, st storage) (*region, error)
+	// release verifies and wipes memory the live accounts no longer
+	// hold, and frees it or keeps it for reuse; it reports a broken
+	// canary or an OS error.
+	release(r *region) error
+}
+
+// guardedRegions is the backend of regions of their own: guard pages on
+// both sides, ordinary or secret data pages, cached by page count and
+// class.
+type guardedRegions struct{}
+
+var guarded backend = guardedRegions{}
+
+// backendFor is the backend that stores st.
+func backendFor(storage) backend { return guarded }
+
+// backendOf is the backend that made r.
+func backendOf(*region) backend { return guarded }
+
+// allocRegion returns memory for a secret of size bytes stored as st, and
+// accounts for it.
+func allocRegion(size int, st storage) (*region, error) {
+	r, err := backendFor(st).alloc(size, st)
 	if err != nil {
 		return nil, err
 	}
-	liveBuffers.Add(1)
-	if r.lockedBytes() == 0 {
-		unlockedBuffers.Add(1)
-	}
+	account(r, 1)
 	return r, nil
+}
+
+// account adds r to the live accounts (d = 1) or takes it out (d = -1).
+func account(r *region, d int64) {
+	liveBuffers.Add(d)
+	if r.lockedBytes() == 0 {
+		unlockedBuffers.Add(d)
+	}
+	if r.secret != 0 {
+		secretBuffers.Add(d)
+	}
+}
+
+// alloc takes secret memory if st asks for it, and ordinary pages if it
+// does not, or if it allows a fallback and secret memory is refused for a
+// reason ordinary pages are not: unsupported here, or over RLIMIT_MEMLOCK
+// under a policy that accepts unlocked memory (LockRequired would refuse
+// ordinary pages over the limit just the same).
+func (guardedRegions) alloc(size int, st storage) (*region, error) {
+	policy := LockPolicy(lockPolicy.Load())
+	if st.class == classSecret {
+		r, err := allocClass(size, classSecret, policy)
+		if err == nil || !st.fallback ||
+			!(errors.Is(err, errors.ErrUnsupported) || errors.Is(err, ErrMemoryLock) && policy != LockRequired) {
+			return r, err
+		}
+		secretFallbacks.Add(1)
+	}
+	return allocClass(size, classOrdinary, policy)
+}
+
+// allocClass returns a region of class c under the policy, from the cache
+// if it can. Live secrets come before the cache: when the kernel refuses
+// a lock or a mapping, the cache is emptied and the allocation retried
+// before it fails or settles for unlocked memory. Secret memory is never
+// unlocked, so under LockBestEffort a refusal of it stays ErrMemoryLock.
+func allocClass(size int, c class, policy LockPolicy) (*region, error) {
+	r, err := takeCached(size, c, policy)
+	if r != nil || err != nil {
+		return r, err
+	}
+	flags := mapSecret
+	if c == classOrdinary {
+		flags = 0
+		if policy != LockDisabled {
+			flags = mapLock
+		}
+	}
+	r, err = mapRegion(size, flags)
+	if (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)) && drainCache() > 0 {
+		r, err = mapRegion(size, flags)
+	}
+	if errors.Is(err, ErrMemoryLock) {
+		lockFailures.Add(1)
+		if policy == LockBestEffort && c == classOrdinary {
+			r, err = mapRegion(size, 0)
+		}
+	}
+	return r, err
 }
 
 // The library's regions leave a sixteenth of vm.max_map_count to the rest
@@ -120,14 +217,10 @@ var maxRegions = func() int64 {
 
 // mapRegion maps a fresh region and counts its locked pages. It refuses
 // once the library holds maxRegions.
-func mapRegion(size int, lock bool) (*region, error) {
+func mapRegion(size int, flags mapFlags) (*region, error) {
 	if limit := maxRegions(); mappedRegions.Add(1) > limit && limit > 0 {
 		mappedRegions.Add(-1)
 		return nil, &osError{kind: ErrOutOfMemory, op: "map", size: size, err: &mapCountError{regions: limit, mapCount: int64(mapCount())}}
-	}
-	var flags mapFlags
-	if lock {
-		flags = mapLock
 	}
 	r, err := newRegion(size, flags)
 	if err != nil {
@@ -138,29 +231,49 @@ func mapRegion(size int, lock bool) (*region, error) {
 	return r, nil
 }
 
-// serves reports whether a cached region is what a fresh allocation under
-// the policy would give: unlocked under LockDisabled, locked otherwise. An
-// unlocked region never serves LockBestEffort, which must try to lock
-// first: best effort settles for unlocked memory only when the kernel
-// refuses, with the cache already handed back.
+// serves reports whether a cached region is what a fresh allocation of its
+// class under the policy would give: secret memory always (the kernel
+// locks it whatever the policy); ordinary pages unlocked under
+// LockDisabled, locked otherwise. An unlocked region never serves
+// LockBestEffort, which must try to lock first: best effort settles for
+// unlocked memory only when the kernel refuses, with the cache already
+// handed back.
 func (p LockPolicy) serves(r *region) bool {
-	return (r.lockedBytes() > 0) == (p != LockDisabled)
+	return r.secret != 0 || (r.lockedBytes() > 0) == (p != LockDisabled)
 }
 
-// takeCached pops a cached region that fits size and the policy, and lays
-// it out for size.
-func takeCached(size int, policy LockPolicy) (*region, error) {
-	pages := regionPagesFor(size)
+// cacheKey sorts cached regions: only a region of the same data pages and
+// class can serve an allocation. It is one int, pages (a multiple of the
+// page size) with the class in its low bits, because the runtime's maps
+// look up int keys faster than structs, and NewBuffer+Destroy looks up
+// two.
+type cacheKey int
+
+func keyFor(pages int, c class) cacheKey { return cacheKey(pages | int(c)) }
+
+// pages is the bytes of data pages of the regions under k.
+func (k cacheKey) pages() int { return int(k) &^ int(classMask) }
+
+// classMask covers the classes in a cacheKey's low bits; a page is larger.
+// The array below fails to compile if a class outgrows it.
+const classMask = 1
+
+var _ [classMask - int(classSecret)]struct{}
+
+// takeCached pops a cached region of class c that fits size and the
+// policy, and lays it out for size.
+func takeCached(size int, c class, policy LockPolicy) (*region, error) {
+	key := keyFor(regionPagesFor(size), c)
 	cache.mu.Lock()
 	var r *region
-	stack := cache.byPages[pages]
+	stack := cache.byKey[key]
 	for i := len(stack) - 1; i >= 0; i-- {
 		if policy.serves(stack[i]) {
 			r = stack[i]
 			stack[i] = stack[len(stack)-1]
 			stack[len(stack)-1] = nil
-			cache.byPages[pages] = stack[:len(stack)-1]
-			cache.bytes.Add(-int64(pages))
+			cache.byKey[key] = stack[:len(stack)-1]
+			cache.bytes.Add(-int64(key.pages()))
 			break
 		}
 	}
@@ -177,19 +290,19 @@ func takeCached(size int, policy LockPolicy) (*region, error) {
 }
 
 // retireRegion takes r out of the live accounts.
-func retireRegion(r *region) {
-	liveBuffers.Add(-1)
-	if r.lockedBytes() == 0 {
-		unlockedBuffers.Add(-1)
-	}
-}
+func retireRegion(r *region) { account(r, -1) }
 
-// releaseRegion takes r out of the live accounts, checks its canaries and
-// wipes it: into the cache if it is intact, the lock policy now in force
-// could reuse it, and there is room; unmapped otherwise. It reports a
-// broken canary or an OS error.
+// releaseRegion takes r out of the live accounts and hands it back to its
+// backend.
 func releaseRegion(r *region) error {
 	retireRegion(r)
+	return backendOf(r).release(r)
+}
+
+// release checks r's canaries and wipes it: into the cache if it is
+// intact, the lock policy now in force could reuse it, and there is room;
+// unmapped otherwise.
+func (guardedRegions) release(r *region) error {
 	var err error
 	// A region the cache has no room for is only verified: free wipes
 	// every page that held data, and clearing it first would wipe twice.
@@ -214,17 +327,17 @@ func cacheHasRoom(pages int) bool {
 
 // cacheRegion keeps a recycled region if there is room.
 func cacheRegion(r *region) bool {
-	pages := int(r.pages_len)
+	key := keyFor(int(r.pages_len), r.class())
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
-	if !cacheHasRoom(pages) {
+	if !cacheHasRoom(key.pages()) {
 		return false
 	}
-	if cache.byPages == nil {
-		cache.byPages = make(map[int][]*region)
+	if cache.byKey == nil {
+		cache.byKey = make(map[cacheKey][]*region)
 	}
-	cache.byPages[pages] = append(cache.byPages[pages], r)
-	cache.bytes.Add(int64(pages))
+	cache.byKey[key] = append(cache.byKey[key], r)
+	cache.bytes.Add(int64(key.pages()))
 	cachedRegions.Add(1)
 	return true
 }
@@ -246,9 +359,9 @@ func takeCache() []*region {
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
 	var all []*region
-	for pages, stack := range cache.byPages {
+	for key, stack := range cache.byKey {
 		all = append(all, stack...)
-		delete(cache.byPages, pages)
+		delete(cache.byKey, key)
 	}
 	cache.bytes.Store(0)
 	cachedRegions.Add(-int64(len(all)))

@@ -16,6 +16,11 @@ import (
 // Linux). The data is reachable only inside WithData and WithDataMut, and is
 // wiped when the Buffer is destroyed.
 //
+// Options given to its constructor, or set by SetDefaultOptions, add
+// protections: NoAccessWhenIdle keeps the data inaccessible between calls,
+// SecretMemory takes it out of the kernel's direct map. Every method
+// behaves the same whatever the options.
+//
 // A Buffer that becomes unreachable without Destroy is wiped and freed by
 // the garbage collector, and counted in Stats().Reclaimed: call Destroy as
 // soon as a secret is no longer needed, since the collector may take long.
@@ -30,16 +35,18 @@ type Buffer struct {
 	cleanup runtime.Cleanup
 }
 
-// newBuffer allocates the state for size bytes and wraps it in a handle.
-func newBuffer(size int) (*Buffer, error) {
+// newBuffer allocates the state for size bytes stored as st and wraps it
+// in a handle. The data is writable and, even for NoAccessWhenIdle, not yet
+// hidden: the constructor fills it first.
+func newBuffer(size int, st storage) (*Buffer, error) {
 	if size < 1 {
 		return nil, sizeError(size)
 	}
-	r, err := allocRegion(size)
+	r, err := allocRegion(size, st)
 	if err != nil {
 		return nil, err
 	}
-	s := &bufferState{region: r, data: r.bytes(), size: size}
+	s := &bufferState{region: r, data: r.bytes(), size: size, secluded: st.noAccess}
 	s.live.Store(true)
 	buffers.add(s)
 	b := &Buffer{bufferState: s}
@@ -63,15 +70,32 @@ func (b *Buffer) state() *bufferState {
 	return b.bufferState
 }
 
-// NewBuffer returns a zero-filled, mutable Buffer of size bytes.
-func NewBuffer(size int) (*Buffer, error) { return newBuffer(size) }
+// NewBuffer returns a zero-filled, mutable Buffer of size bytes, protected
+// as opts say (or the defaults, if none are given: SetDefaultOptions).
+func NewBuffer(size int, opts ...Option) (*Buffer, error) {
+	st, err := storageFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBuffer(size, st)
+	if err != nil {
+		return nil, err
+	}
+	if st.noAccess {
+		if err := b.bufferState.hide(); err != nil {
+			b.Destroy()
+			return nil, err
+		}
+	}
+	return b, nil
+}
 
-// newFrozenBuffer returns a Buffer of size bytes filled by fill and then
-// frozen. If anything fails (or fill panics), the Buffer is destroyed
-// (wiped) and only the error is returned; a Buffer that Purge wiped during
-// fill gives ErrDestroyed.
-func newFrozenBuffer(size int, fill func([]byte) error) (*Buffer, error) {
-	b, err := newBuffer(size)
+// newFrozenBuffer returns a Buffer of size bytes stored as st, filled by
+// fill and then frozen. If anything fails (or fill panics), the Buffer is
+// destroyed (wiped) and only the error is returned; a Buffer that Purge
+// wiped during fill gives ErrDestroyed.
+func newFrozenBuffer(size int, st storage, fill func([]byte) error) (*Buffer, error) {
+	b, err := newBuffer(size, st)
 	if err != nil {
 		return nil, err
 	}
@@ -88,15 +112,20 @@ func newFrozenBuffer(size int, fill func([]byte) error) (*Buffer, error) {
 	return b, nil
 }
 
-// NewBufferFromBytes copies src into a new frozen Buffer, then wipes src.
-// Empty src gives ErrInvalidSize. On error src is left as it was.
+// NewBufferFromBytes copies src into a new frozen Buffer, protected as opts
+// (or the defaults) say, then wipes src. Empty src gives ErrInvalidSize. On
+// error src is left as it was.
 //
 // src may be read-only data of another Buffer, as a frozen Buffer's is
 // inside its WithData callback (the way to trim a secret): it is copied and
 // left as it is, since its owner wipes it on Destroy. Other read-only
 // memory gives ErrInvalidArgument.
-func NewBufferFromBytes(src []byte) (*Buffer, error) {
-	b, err := newFrozenBuffer(len(src), func(data []byte) error {
+func NewBufferFromBytes(src []byte, opts ...Option) (*Buffer, error) {
+	st, err := storageFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newFrozenBuffer(len(src), st, func(data []byte) error {
 		copy(data, src)
 		return nil
 	})
@@ -111,9 +140,13 @@ func NewBufferFromBytes(src []byte) (*Buffer, error) {
 }
 
 // NewBufferRandom returns a frozen Buffer of size bytes from the kernel's
-// CSPRNG.
-func NewBufferRandom(size int) (*Buffer, error) {
-	return newFrozenBuffer(size, randomBytes)
+// CSPRNG, protected as opts (or the defaults) say.
+func NewBufferRandom(size int, opts ...Option) (*Buffer, error) {
+	st, err := storageFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newFrozenBuffer(size, st, randomBytes)
 }
 
 // WithData calls fn with the secret and returns fn's error. Many WithData

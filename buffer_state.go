@@ -27,9 +27,13 @@ type bufferState struct {
 	frozen  atomic.Bool
 	corrupt atomic.Bool // a canary failure was counted for this buffer
 
-	// A secluded Buffer is frozen and, while no reader is inside,
-	// inaccessible (PROT_NONE): the first reader in makes it readable, the
-	// last one out hides it again. Set once, by seclude, before sharing.
+	// A secluded Buffer (NoAccessWhenIdle) is inaccessible (PROT_NONE)
+	// while no call uses it: the first reader in makes it readable, the
+	// last one out hides it again; a writer makes it writable and hides
+	// it when done. Its pages are never left readable or writable by a
+	// call that returned, except where the kernel refused to hide them,
+	// and then the protection recorded in the region says so, so the next
+	// call out tries again. Set at creation, before sharing.
 	secluded bool
 	viewMu   sync.Mutex
 	viewers  int // readers inside a secluded Buffer, under viewMu
@@ -54,7 +58,11 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 	if err := fill(s.data); err != nil {
 		return err
 	}
-	if err := s.protect(protRO); err != nil {
+	rest := protRO
+	if s.secluded {
+		rest = protNone
+	}
+	if err := s.protect(rest); err != nil {
 		return err
 	}
 	s.frozen.Store(true)
@@ -120,28 +128,39 @@ func (s *bufferState) withRevealed(fn func() error) error {
 
 	err := fn()
 
+	// The last reader out hides the pages. If the kernel refuses, they
+	// stay readable and recorded so (region.protect records only what
+	// the kernel did), and the next reader in finds them revealed and the
+	// next last one out tries again: no state claims idle pages hidden
+	// while they are not.
 	s.viewMu.Lock()
 	defer s.viewMu.Unlock()
 	if s.viewers--; s.viewers == 0 {
-		if herr := s.protect(protNone); err == nil {
-			err = herr
-		}
+		err = s.hideAfter(err)
 	}
 	return err
 }
 
-// seclude makes a Buffer frozen and inaccessible while no reader is inside.
-func (s *bufferState) seclude() error {
+// hideAfter makes a secluded Buffer's pages inaccessible again after a use
+// that revealed them, and returns the use's error, or else the kernel's
+// refusal to hide them. The caller holds rw.
+func (s *bufferState) hideAfter(err error) error {
+	if !s.secluded {
+		return err
+	}
+	if herr := s.protect(protNone); err == nil {
+		err = herr
+	}
+	return err
+}
+
+// hide makes a new secluded Buffer's pages inaccessible.
+func (s *bufferState) hide() error {
 	if err := s.lock(); err != nil {
 		return err
 	}
 	defer s.unlock()
-	if err := s.protect(protNone); err != nil {
-		return err
-	}
-	s.frozen.Store(true)
-	s.secluded = true
-	return nil
+	return s.hideAfter(nil)
 }
 
 func (s *bufferState) withDataMut(fn func(data []byte) error) error {
@@ -152,13 +171,18 @@ func (s *bufferState) withDataMut(fn func(data []byte) error) error {
 	if s.frozen.Load() {
 		return ErrImmutable
 	}
-	if !s.canaryIntact() {
-		return s.noteCanary(ErrCanaryCorrupt)
-	}
+	// Writable first: a secluded Buffer's canary is not even readable
+	// before.
 	if err := s.protect(protRW); err != nil {
-		return err
+		return s.hideAfter(err)
 	}
-	return s.afterUse(fn(s.data))
+	var err error
+	if !s.canaryIntact() {
+		err = s.noteCanary(ErrCanaryCorrupt)
+	} else {
+		err = s.afterUse(fn(s.data))
+	}
+	return s.hideAfter(err)
 }
 
 func (s *bufferState) freeze() error {
@@ -166,24 +190,22 @@ func (s *bufferState) freeze() error {
 		return err
 	}
 	defer s.unlock()
-	if s.secluded {
-		return nil // frozen already, and hidden
-	}
-	if err := s.protect(protRO); err != nil {
-		return err
+	if !s.secluded { // a secluded Buffer's pages are hidden already
+		if err := s.protect(protRO); err != nil {
+			return err
+		}
 	}
 	s.frozen.Store(true)
 	return nil
 }
 
+// melt is lazy: the pages become writable at the next write through the
+// API (withDataMut), and a secluded Buffer's are hidden again after it.
 func (s *bufferState) melt() error {
 	if err := s.lock(); err != nil {
 		return err
 	}
 	defer s.unlock()
-	if s.secluded {
-		return ErrImmutable
-	}
 	s.frozen.Store(false)
 	return nil
 }

@@ -77,8 +77,8 @@ func TestNewBufferSizes(t *testing.T) {
 func TestInvalidSizes(t *testing.T) {
 	for _, n := range []int{0, -1, -4096, -1 << 62} {
 		for name, ctor := range map[string]func(int) (*Buffer, error){
-			"NewBuffer":       NewBuffer,
-			"NewBufferRandom": NewBufferRandom,
+			"NewBuffer":       func(n int) (*Buffer, error) { return NewBuffer(n) },
+			"NewBufferRandom": func(n int) (*Buffer, error) { return NewBufferRandom(n) },
 			"NewBufferFromReader": func(n int) (*Buffer, error) {
 				return NewBufferFromReader(bytes.NewReader(nil), n)
 			},

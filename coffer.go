@@ -93,7 +93,7 @@ func NewCoffer(opts ...CofferOption) (*Coffer, error) {
 	if cfg.rekeyInterval < 0 {
 		return nil, fmt.Errorf("%w: negative re-key interval %v", ErrInvalidArgument, cfg.rekeyInterval)
 	}
-	store, err := NewBuffer(cofferSize)
+	store, err := newBuffer(cofferSize, keyStorage())
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +251,11 @@ func (s *cofferState) takeSlot() (int, bool) {
 // View returns a frozen Buffer holding a copy of the key. The caller
 // destroys it.
 func (c *Coffer) View() (*Buffer, error) {
-	return newFrozenBuffer(keySize, func(view []byte) error {
+	st, err := storageFor(nil)
+	if err != nil {
+		return nil, err
+	}
+	return newFrozenBuffer(keySize, st, func(view []byte) error {
 		return c.WithKey(func(key []byte) error {
 			copy(view, key)
 			return nil

@@ -118,7 +118,7 @@ func (r *region) protect(p protection) error {
 	if r.protection() == p {
 		return nil
 	}
-	if err := mprotect(unsafe.Pointer(r.pages), uintptr(r.pages_len), protFlags[p]); err != nil {
+	if err := protectPages(unsafe.Pointer(r.pages), uintptr(r.pages_len), protFlags[p]); err != nil {
 		return &osError{kind: ErrProtection, op: "protect", size: int(r.size), err: err}
 	}
 	r.prot = C.int(p)
@@ -126,6 +126,10 @@ func (r *region) protect(p protection) error {
 }
 
 func (r *region) protection() protection { return protection(r.prot) }
+
+// protectPages is mprotect; a variable so that tests can make the kernel
+// refuse.
+var protectPages = mprotect
 
 // verify runs the full canary and padding check.
 func (r *region) verify() error {
@@ -264,7 +268,7 @@ func statusError(st C.int, err error, size int) error {
 	case C.MG_ECANARY:
 		return ErrCanaryCorrupt
 	case C.MG_EUNSUPPORTED:
-		return &osError{kind: errors.ErrUnsupported, op: "map secret memory for", size: size, err: err}
+		return &osError{kind: errors.ErrUnsupported, op: "map secret memory (memfd_secret) for", size: size, err: &secretMemoryError{err}}
 	default: // C.MG_EUNMAP
 		return &osError{kind: ErrProtection, op: "unmap", size: size, err: err}
 	}

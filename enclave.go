@@ -187,15 +187,15 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	defer s.unlock()
 	if s.secluded {
 		if err := s.protect(protRO); err != nil {
-			return nil, err
+			return nil, s.hideAfter(err)
 		}
 	}
 	if err := s.noteCanary(s.region.verify()); err != nil {
-		return nil, err
+		return nil, s.hideAfter(err)
 	}
 	e, err := seal(s.data)
 	if err != nil {
-		return nil, err
+		return nil, s.hideAfter(err)
 	}
 	// Purge clears live before it wipes a buffer in use, so if live is
 	// still set, the data was whole while it was sealed.
@@ -246,9 +246,10 @@ func seal(plaintext []byte) (*Enclave, error) {
 	}
 }
 
-// Open decrypts the Enclave into a new frozen Buffer; the caller destroys
-// it. The plaintext is written straight into protected memory and never
-// passes through the Go heap.
+// Open decrypts the Enclave into a new frozen Buffer, protected as opts (or
+// the defaults, SetDefaultOptions) say; the caller destroys it. The
+// plaintext is written straight into protected memory and never passes
+// through the Go heap.
 //
 // If the ciphertext was altered, or the key was lost to Purge, Open returns
 // ErrDecryption and nothing is left behind.
@@ -259,18 +260,23 @@ func seal(plaintext []byte) (*Enclave, error) {
 // stack. Only a program built with GOEXPERIMENT=runtimesecret (Go 1.26,
 // linux/amd64 and arm64) has those erased; otherwise they stay until the
 // stack is reused.
-func (e *Enclave) Open() (*Buffer, error) {
+func (e *Enclave) Open(opts ...Option) (*Buffer, error) {
 	if e == nil || e.size == 0 {
 		return nil, fmt.Errorf("%w: %w: nil or zero Enclave, nothing sealed", ErrInvalidArgument, ErrDecryption)
 	}
-	return decryptToBuffer(e.size, e.openInto)
+	return decryptToBuffer(e.size, opts, e.openInto)
 }
 
-// decryptToBuffer returns a frozen Buffer of size bytes that fill decrypts
-// into. Only Purge can destroy the new Buffer during fill, and it takes the
-// key with it: that is ErrDecryption, never a Buffer of zeros.
-func decryptToBuffer(size int, fill func([]byte) error) (*Buffer, error) {
-	b, err := newFrozenBuffer(size, fill)
+// decryptToBuffer returns a frozen Buffer of size bytes, protected as opts
+// say, that fill decrypts into. Only Purge can destroy the new Buffer
+// during fill, and it takes the key with it: that is ErrDecryption, never
+// a Buffer of zeros.
+func decryptToBuffer(size int, opts []Option, fill func([]byte) error) (*Buffer, error) {
+	st, err := storageFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newFrozenBuffer(size, st, fill)
 	if errors.Is(err, ErrDestroyed) {
 		return nil, fmt.Errorf("%w: purged during Open", ErrDecryption)
 	}

@@ -15,8 +15,9 @@ var (
 	// ErrInvalidSize: a size below 1, too large to map, or empty input.
 	ErrInvalidSize = errors.New("memguard: invalid size")
 	// ErrInvalidArgument: a nil reader or callback, a nil or zero
-	// Enclave, or a source in read-only memory that a constructor cannot
-	// wipe (other than a Buffer's own data).
+	// Enclave, Options that do not go together (Compact with
+	// NoAccessWhenIdle), or a source in read-only memory that a
+	// constructor cannot wipe (other than a Buffer's own data).
 	ErrInvalidArgument = errors.New("memguard: invalid argument")
 	// ErrDestroyed: the Buffer was destroyed, by Destroy, Seal or Purge,
 	// or Purge wiped it while the call was using it.
@@ -118,3 +119,25 @@ func (e *mapCountError) Unwrap() error { return syscall.ENOMEM }
 func sizeError(size int) error {
 	return fmt.Errorf("%w: %d bytes", ErrInvalidSize, size)
 }
+
+// secretMemoryError is the kernel's reason for refusing memfd_secret, with
+// what it means here. It unwraps to the errno.
+type secretMemoryError struct{ errno error }
+
+func (e *secretMemoryError) Error() string {
+	why := "this system has no memfd_secret"
+	switch e.errno {
+	case syscall.ENOSYS:
+		why = "memfd_secret is not in this kernel (Linux 5.14 or later), or is disabled (secretmem.enable=0 on the kernel command line)"
+	case syscall.EPERM:
+		why = "a seccomp filter or security module forbids memfd_secret"
+	case syscall.EINVAL, syscall.EOPNOTSUPP:
+		why = "this kernel or architecture does not support memfd_secret"
+	}
+	if e.errno == nil {
+		return why
+	}
+	return fmt.Sprintf("%v: %s; AllowFallback() accepts ordinary locked pages instead", e.errno, why)
+}
+
+func (e *secretMemoryError) Unwrap() error { return e.errno }

@@ -131,3 +131,89 @@ func ExamplePurge() {
 	// true
 	// 12 <nil>
 }
+
+func ExampleNoAccessWhenIdle() {
+	key, err := memguard.NewBufferRandom(32, memguard.NoAccessWhenIdle())
+	if err != nil {
+		panic(err)
+	}
+	defer key.Destroy()
+
+	// The pages are readable only while the callback runs: a slice kept
+	// past it faults when read, instead of leaking the key.
+	err = key.WithData(func(k []byte) error {
+		fmt.Println("length:", len(k))
+		return nil
+	})
+	fmt.Println("error:", err)
+	// Output:
+	// length: 32
+	// error: <nil>
+}
+
+func ExampleSecretMemory() {
+	// Out of the kernel's direct map: not readable through /proc/PID/mem,
+	// process_vm_readv or ptrace, even by root.
+	key, err := memguard.NewBufferRandom(32, memguard.SecretMemory())
+	if errors.Is(err, errors.ErrUnsupported) {
+		fmt.Println("no memfd_secret here:", err)
+		return
+	}
+	if err != nil {
+		panic(err) // e.g. ErrMemoryLock: secret memory is always locked
+	}
+	defer key.Destroy()
+	fmt.Println("in secret memory:", memguard.Stats().SecretMemoryBuffers > 0)
+	fmt.Println("locked:", key.Locked())
+	// Output:
+	// in secret memory: true
+	// locked: true
+}
+
+func ExampleAllowFallback() {
+	// Secret memory where the kernel has it, ordinary locked pages where
+	// it does not (counted in Stats().SecretMemoryFallbacks).
+	key, err := memguard.NewBufferRandom(32, memguard.SecretMemory(), memguard.AllowFallback())
+	if err != nil {
+		panic(err)
+	}
+	defer key.Destroy()
+	fmt.Println(key)
+	// Output:
+	// memguard.Buffer(32 bytes, frozen)
+}
+
+func ExampleCompact() {
+	// Not implemented yet, and never with NoAccessWhenIdle.
+	_, err := memguard.NewBuffer(32, memguard.Compact())
+	fmt.Println(errors.Is(err, errors.ErrUnsupported))
+	_, err = memguard.NewBuffer(32, memguard.Compact(), memguard.NoAccessWhenIdle())
+	fmt.Println(errors.Is(err, memguard.ErrInvalidArgument))
+	// Output:
+	// true
+	// true
+}
+
+func ExampleSetDefaultOptions() {
+	// At start-up, before anything is sealed: the process key that seals
+	// enclaves is made at the first seal, under the defaults of the time.
+	if err := memguard.SetDefaultOptions(memguard.SecretMemory(), memguard.AllowFallback()); err != nil {
+		panic(err)
+	}
+	defer memguard.SetDefaultOptions() // back to ordinary Buffers
+
+	enclave, err := memguard.NewEnclave([]byte("database password"))
+	if err != nil {
+		panic(err)
+	}
+	// Options given to a call replace the defaults for that call.
+	b, err := enclave.Open(memguard.NoAccessWhenIdle())
+	if err != nil {
+		panic(err)
+	}
+	defer b.Destroy()
+	ok, err := b.EqualTo([]byte("database password"))
+	fmt.Println(ok, err)
+	// Output:
+	// true <nil>
+}

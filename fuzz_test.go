@@ -14,6 +14,14 @@ type model struct {
 	frozen bool
 }
 
+// fuzzOptions are the option sets FuzzOperations makes buffers with.
+var fuzzOptions = [][]Option{
+	nil,
+	{NoAccessWhenIdle()},
+	{SecretMemory()},
+	{SecretMemory(), NoAccessWhenIdle()},
+}
+
 // FuzzOperations runs a sequence of operations, decoded from the input, on
 // a few buffers, enclaves and a coffer, and checks each result against a
 // model. Purge is one of the operations.
@@ -22,6 +30,7 @@ func FuzzOperations(f *testing.F) {
 	f.Add([]byte{1, 5, 2, 7, 14, 0, 3, 0, 13, 0, 12, 1, 15, 0, 16, 0, 14, 0, 17, 0})
 	f.Add([]byte{0, 0, 0, 255, 11, 0, 11, 0, 9, 0, 10, 0, 7, 0, 8, 0, 6, 0})
 	f.Add([]byte{1, 242, 3, 2, 12, 2, 13, 0, 3, 0, 14, 0, 0, 245, 12, 2, 13, 1, 3, 1, 13, 0})
+	f.Add([]byte{18, 10, 4, 0, 3, 0, 5, 0, 4, 0, 37, 20, 13, 0, 3, 1, 12, 1, 56, 3, 14, 0, 3, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		var (
 			slots    [3]model
@@ -67,15 +76,18 @@ func FuzzOperations(f *testing.F) {
 				var b *Buffer
 				var err error
 				want := make([]byte, size)
+				// The options come from the byte's high part, which
+				// changes nothing a Buffer's methods promise.
+				opts := fuzzOptions[int(ops[i]/18)%len(fuzzOptions)]
 				switch op {
 				case 0:
-					b, err = NewBuffer(size)
+					b, err = NewBuffer(size, opts...)
 				case 1:
 					src := bytes.Repeat([]byte{byte(arg)}, size)
 					copy(want, src)
-					b, err = NewBufferFromBytes(src)
+					b, err = NewBufferFromBytes(src, opts...)
 				case 2:
-					b, err = NewBufferFromReader(bytes.NewReader(bytes.Repeat([]byte{byte(arg)}, size)), size)
+					b, err = NewBufferFromReader(bytes.NewReader(bytes.Repeat([]byte{byte(arg)}, size)), size, opts...)
 					copy(want, bytes.Repeat([]byte{byte(arg)}, size))
 				}
 				if size == 0 {

@@ -15,8 +15,14 @@
 // left behind in freed memory; linear overflows and underflows into or out
 // of a secret; stray writes to frozen secrets. What it cannot protect
 // against: an attacker who can run code in the process, read its memory
-// through ptrace or /proc/PID/mem as the same user or root, or a kernel
-// compromise; and copies that your own code makes of a secret.
+// through ptrace or /proc/PID/mem as the same user or root (unless the
+// secret is in SecretMemory), or a kernel compromise; and copies that your
+// own code makes of a secret.
+//
+// Options choose more protection per secret, or for every secret with
+// SetDefaultOptions: NoAccessWhenIdle (inaccessible except while a call
+// uses the data) and SecretMemory (memfd_secret pages, out of the kernel's
+// direct map).
 //
 // No function in this package panics on bad input or an operating-system
 // failure: each returns an error to test with errors.Is. SafePanic is the

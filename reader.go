@@ -12,14 +12,18 @@ import (
 const maxEmptyReads = 100
 
 // NewBufferFromReader reads exactly size bytes from r straight into a new
-// frozen Buffer. If r ends early, the error wraps io.ErrUnexpectedEOF; if r
-// fails, it wraps r's error. Either way what was read is wiped and no
-// Buffer is returned.
-func NewBufferFromReader(r io.Reader, size int) (*Buffer, error) {
+// frozen Buffer, protected as opts (or the defaults) say. If r ends early,
+// the error wraps io.ErrUnexpectedEOF; if r fails, it wraps r's error.
+// Either way what was read is wiped and no Buffer is returned.
+func NewBufferFromReader(r io.Reader, size int, opts ...Option) (*Buffer, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: nil reader", ErrInvalidArgument)
 	}
-	return newFrozenBuffer(size, func(data []byte) error {
+	st, err := storageFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newFrozenBuffer(size, st, func(data []byte) error {
 		n, err := readInto(r, data)
 		if n == len(data) {
 			return nil
@@ -31,16 +35,23 @@ func NewBufferFromReader(r io.Reader, size int) (*Buffer, error) {
 	})
 }
 
-// NewBufferFromEntireReader reads r to EOF into a new frozen Buffer. The
-// input grows inside protected memory, doubling its capacity, so no byte of
-// it passes through the Go heap and the copying is linear. Empty input gives
+// NewBufferFromEntireReader reads r to EOF into a new frozen Buffer,
+// protected as opts (or the defaults) say. The input grows inside protected
+// memory of the same kind, doubling its capacity, so no byte of it passes
+// through the Go heap and the copying is linear. Empty input gives
 // ErrInvalidSize.
-func NewBufferFromEntireReader(r io.Reader) (*Buffer, error) {
+func NewBufferFromEntireReader(r io.Reader, opts ...Option) (*Buffer, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: nil reader", ErrInvalidArgument)
 	}
+	st, err := storageFor(opts)
+	if err != nil {
+		return nil, err
+	}
 	// Capacities fill whole pages: k pages hold k*page - canaryLen bytes.
-	scratch, err := NewBuffer(regionPagesFor(1) - canaryLen)
+	// The scratch is never hidden between reads: only this call has it.
+	grown := storage{class: st.class, fallback: st.fallback}
+	scratch, err := newBuffer(regionPagesFor(1)-canaryLen, grown)
 	if err != nil {
 		return nil, err
 	}
@@ -63,14 +74,14 @@ func NewBufferFromEntireReader(r io.Reader) (*Buffer, error) {
 		if readErr != nil {
 			return nil, fmt.Errorf("memguard: read failed after %d bytes: %w", n, readErr)
 		}
-		if scratch, err = grow(scratch, n); err != nil {
+		if scratch, err = grow(scratch, n, grown); err != nil {
 			return nil, err
 		}
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("%w: reader was empty", ErrInvalidSize)
 	}
-	return newFrozenBuffer(n, func(data []byte) error {
+	return newFrozenBuffer(n, st, func(data []byte) error {
 		return scratch.WithData(func(src []byte) error {
 			copy(data, src[:n])
 			return nil
@@ -78,11 +89,11 @@ func NewBufferFromEntireReader(r io.Reader) (*Buffer, error) {
 	})
 }
 
-// grow moves the first n bytes of old into a Buffer with twice its pages,
-// and destroys old. On error old is destroyed too.
-func grow(old *Buffer, n int) (*Buffer, error) {
+// grow moves the first n bytes of old into a Buffer stored as st with
+// twice its pages, and destroys old. On error old is destroyed too.
+func grow(old *Buffer, n int, st storage) (*Buffer, error) {
 	defer old.Destroy()
-	bigger, err := NewBuffer(2*regionPagesFor(old.size) - canaryLen)
+	bigger, err := newBuffer(2*regionPagesFor(old.size)-canaryLen, st)
 	if err != nil {
 		return nil, err
 	}

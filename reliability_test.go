@@ -387,8 +387,10 @@ func TestConstructorsFromTheLibrarysOwnMemory(t *testing.T) {
 	opened.Destroy()
 
 	// A secluded Buffer's data, readable only inside the callback.
-	require.NoError(t, b.seclude())
-	require.NoError(t, b.WithData(func(d []byte) error {
+	hidden, err := NewBufferFromBytes(pattern(64), NoAccessWhenIdle())
+	require.NoError(t, err)
+	defer hidden.Destroy()
+	require.NoError(t, hidden.WithData(func(d []byte) error {
 		c, err := NewBufferFromBytes(d)
 		if err == nil {
 			c.Destroy()

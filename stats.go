@@ -21,8 +21,14 @@ type Statistics struct {
 	// Destroy and were wiped and freed by the garbage collector, ever. A
 	// growing count is a leak in the application: Destroy frees at once.
 	Reclaimed     int
-	RekeyFailures int    // background re-keys that failed and were retried, ever
-	MemlockLimit  uint64 // soft RLIMIT_MEMLOCK in bytes; MemlockUnlimited if none
+	RekeyFailures int // background re-keys that failed and were retried, ever
+	// SecretMemoryBuffers counts live Buffers (Coffers' included) whose
+	// data pages are memfd_secret memory (SecretMemory).
+	SecretMemoryBuffers int
+	// SecretMemoryFallbacks counts SecretMemory allocations that got
+	// ordinary pages instead (AllowFallback), ever.
+	SecretMemoryFallbacks int
+	MemlockLimit          uint64 // soft RLIMIT_MEMLOCK in bytes; MemlockUnlimited if none
 	// MemlockEnforced is false when the process may lock memory beyond
 	// MemlockLimit: it holds CAP_IPC_LOCK (root usually does), which the
 	// kernel checks before the limit.
@@ -41,16 +47,18 @@ const MemlockUnlimited = math.MaxUint64
 // inconsistent; each counter is exact on its own.
 func Stats() Statistics {
 	s := Statistics{
-		LiveBuffers:     int(liveBuffers.Load()),
-		LockedBytes:     int(lockedBytes.Load()),
-		UnlockedBuffers: int(unlockedBuffers.Load()),
-		CachedRegions:   int(cachedRegions.Load()),
-		CanaryFailures:  int(canaryFailures.Load()),
-		LockFailures:    int(lockFailures.Load()),
-		Reclaimed:       int(reclaimed.Load()),
-		RekeyFailures:   int(rekeyFailures.Load()),
-		MemlockLimit:    memlockLimit(),
-		MemlockEnforced: !canLockWithoutLimit(),
+		LiveBuffers:           int(liveBuffers.Load()),
+		LockedBytes:           int(lockedBytes.Load()),
+		UnlockedBuffers:       int(unlockedBuffers.Load()),
+		CachedRegions:         int(cachedRegions.Load()),
+		CanaryFailures:        int(canaryFailures.Load()),
+		LockFailures:          int(lockFailures.Load()),
+		Reclaimed:             int(reclaimed.Load()),
+		RekeyFailures:         int(rekeyFailures.Load()),
+		SecretMemoryBuffers:   int(secretBuffers.Load()),
+		SecretMemoryFallbacks: int(secretFallbacks.Load()),
+		MemlockLimit:          memlockLimit(),
+		MemlockEnforced:       !canLockWithoutLimit(),
 	}
 	switch locked := uint64(s.LockedBytes); {
 	case s.MemlockLimit == MemlockUnlimited || !s.MemlockEnforced:

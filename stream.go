@@ -168,7 +168,7 @@ func (s *Stream) Flush() (*Buffer, error) {
 		return nil, io.EOF
 	}
 	// Each chunk is decrypted straight into its place in the result.
-	b, err := decryptToBuffer(s.size, func(dst []byte) error {
+	b, err := decryptToBuffer(s.size, nil, func(dst []byte) error {
 		for _, e := range s.chunks {
 			if err := e.openInto(dst[:e.size]); err != nil {
 				return err

@@ -16,6 +16,11 @@ func BenchmarkOps(b *testing.B) {
 			b.Run(name+"/lib=floor", op.Floor)
 		}
 	}
+	for _, op := range OptionOps {
+		name := strings.NewReplacer(" ", "_", "(", "", ")", "", ",", "").Replace(op.Name)
+		b.Run(name+"/lib=option", op.Option)
+		b.Run(name+"/lib=ordinary", op.Ordinary)
+	}
 	for _, ref := range References {
 		b.Run(strings.ReplaceAll(ref.Name, " ", "_")+"/lib=go", ref.Run)
 	}

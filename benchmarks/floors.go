@@ -110,6 +110,26 @@ func openFloor(size int) func(b *testing.B) {
 	}
 }
 
+// revealHide is the two protection changes a NoAccessWhenIdle read cannot
+// avoid: the page made readable, then inaccessible again, which, when
+// another thread of the process last ran on the other CPU, takes a TLB
+// shootdown.
+func revealHide(b *testing.B) {
+	page := unix.Getpagesize()
+	whole, err := unix.Mmap(-1, 0, 3*page, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	must(err)
+	defer unix.Munmap(whole)
+	mem := whole[page : 2*page]
+	must(unix.Mprotect(mem, unix.PROT_READ|unix.PROT_WRITE))
+	must(unix.Mlock(mem))
+	mem[0] = 1
+	for b.Loop() {
+		must(rawMprotect(mem, unix.PROT_READ))
+		Sink += mem[0]
+		must(rawMprotect(mem, unix.PROT_NONE))
+	}
+}
+
 // rawMprotect is mprotect as a raw system call, the cheapest way to make
 // one from Go: unix.Mprotect tells the scheduler, which in a loop of them
 // costs 0.25 us a call more (see region.protect in the root package).

@@ -52,6 +52,7 @@ var References = []struct {
 }{
 	{"[]byte read 32 B", 0, plainRead},
 	{"RWMutex RLock+RUnlock", 0, readerCount},
+	{"mprotect PROT_READ, then PROT_NONE, of a locked page (raw)", 0, revealHide},
 	{"XChaCha20-Poly1305 seal 1 MiB", mib, aeadSeal(newXChaCha)},
 	{"XChaCha20-Poly1305 open 1 MiB", mib, aeadOpen(newXChaCha)},
 	{"AES-256-GCM seal 1 MiB", mib, aeadSeal(newAESGCM)},

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/securememory/memguard"
-	"github.com/securememory/memguard/internal/hooks"
 )
 
 type secret struct {
@@ -16,16 +15,12 @@ type secret struct {
 	closed atomic.Bool
 }
 
-func newSecret(buf *memguard.Buffer) (Secret, error) {
-	if err := hooks.Seclude(buf); err != nil {
-		buf.Destroy()
-		return nil, err
-	}
+func newSecret(buf *memguard.Buffer) Secret {
 	AllocCounter.add(1)
 	InUseCounter.add(1)
 	s := &secret{buf: buf}
 	runtime.AddCleanup(s, closeDropped, buf)
-	return s, nil
+	return s
 }
 
 // closeDropped closes a Secret that became unreachable without Close, as

@@ -40,7 +40,24 @@ type SecretFactory interface {
 
 // Factory creates memguard-backed Secrets. Its zero value is ready to use:
 // new(securememory.Factory) is a SecretFactory.
-type Factory struct{}
+//
+// Every Secret is made with memguard.NoAccessWhenIdle, and with Options
+// besides: memguard.SecretMemory() there takes its pages out of the
+// kernel's direct map too. Options given to a memguard call replace the
+// process defaults (memguard.SetDefaultOptions), so a Factory uses the
+// defaults only where Options repeats them.
+type Factory struct {
+	Options []memguard.Option
+}
+
+// options are the memguard Options of a new Secret.
+func (f *Factory) options() []memguard.Option {
+	opts := []memguard.Option{memguard.NoAccessWhenIdle()}
+	if f != nil {
+		opts = append(opts, f.Options...)
+	}
+	return opts
+}
 
 var _ SecretFactory = (*Factory)(nil)
 
@@ -71,21 +88,20 @@ var (
 
 // New copies b into a new Secret and wipes b. Empty b gives an error
 // matching memguard.ErrInvalidSize and a nil Secret. On an error b is left
-// as it was, except when the kernel refuses to make the copy inaccessible:
-// b is wiped by then, and the copy is destroyed.
-func (*Factory) New(b []byte) (Secret, error) {
-	buf, err := memguard.NewBufferFromBytes(b)
+// as it was.
+func (f *Factory) New(b []byte) (Secret, error) {
+	buf, err := memguard.NewBufferFromBytes(b, f.options()...)
 	if err != nil {
 		return nil, err
 	}
-	return newSecret(buf)
+	return newSecret(buf), nil
 }
 
 // CreateRandom returns a Secret of size bytes from the kernel's CSPRNG.
-func (*Factory) CreateRandom(size int) (Secret, error) {
-	buf, err := memguard.NewBufferRandom(size)
+func (f *Factory) CreateRandom(size int) (Secret, error) {
+	buf, err := memguard.NewBufferRandom(size, f.options()...)
 	if err != nil {
 		return nil, err
 	}
-	return newSecret(buf)
+	return newSecret(buf), nil
 }

@@ -21,8 +21,9 @@ import (
 
 const seedEnv = "MEMGUARD_TEST_SEED"
 
-// The secret is seed^0xA5 and the control seed^0x5A: neither exists in the
-// child's memory except where the child puts it, byte by byte.
+// The secret is seed^0xA5, the one in secret memory seed^0x3C, and the
+// control seed^0x5A: none exists in the child's memory except where the
+// child puts it, byte by byte.
 func xorWith(seed []byte, k byte) []byte {
 	out := make([]byte, len(seed))
 	for i := range seed {
@@ -31,28 +32,37 @@ func xorWith(seed []byte, k byte) []byte {
 	return out
 }
 
+// xorBuffer is a mutable Buffer made with opts holding seed^k, written in
+// place byte by byte.
+func xorBuffer(seed []byte, k byte, opts ...memguard.Option) *memguard.Buffer {
+	b, err := memguard.NewBuffer(len(seed), opts...)
+	check(err == nil, "buffer: %v", err)
+	check(b.WithDataMut(func(d []byte) error {
+		for i := range d {
+			d[i] = seed[i] ^ k
+		}
+		return nil
+	}) == nil, "fill")
+	return b
+}
+
 func init() {
 	children["hold secrets for gcore"] = func() {
 		seed, err := hex.DecodeString(os.Getenv(seedEnv))
 		check(err == nil, "seed: %v", err)
-		b, err := memguard.NewBuffer(len(seed))
-		check(err == nil, "buffer: %v", err)
-		check(b.WithDataMut(func(d []byte) error {
-			for i := range d {
-				d[i] = seed[i] ^ 0xA5
-			}
-			return nil
-		}) == nil, "fill")
+		b := xorBuffer(seed, 0xA5)
 		// The same secret again, sealed and opened: a frozen buffer.
 		e, err := b.Seal()
 		check(err == nil, "seal: %v", err)
 		opened, err := e.Open()
 		check(err == nil, "open: %v", err)
+		secret := xorBuffer(seed, 0x3C, memguard.SecretMemory())
 		control := xorWith(seed, 0x5A) // ordinary heap memory: must be in the dump
 		fmt.Println("ready")
 		bufio.NewReader(os.Stdin).ReadString('\n') // until the parent is done
 		runtime.KeepAlive(control)
 		runtime.KeepAlive(opened)
+		runtime.KeepAlive(secret)
 	}
 }
 
@@ -90,4 +100,5 @@ func TestCoreDumpHasNoSecrets(t *testing.T) {
 
 	assert.True(t, bytes.Contains(core, xorWith(seed, 0x5A)), "control: the heap copy is in the dump, so the search works")
 	assert.False(t, bytes.Contains(core, xorWith(seed, 0xA5)), "a live secret is in the core dump")
+	assert.False(t, bytes.Contains(core, xorWith(seed, 0x3C)), "a live secret in secret memory is in the core dump")
 }

@@ -89,13 +89,22 @@ func TestFaultsKillTheProcess(t *testing.T) {
 	for _, name := range []string{"overflow into guard page", "underflow into guard page", "write to frozen buffer", "raw write after melt"} {
 		t.Run(name, func(t *testing.T) {
 			res := runChild(t, name)
-			assert.NotContains(t, res.stdout, survivedMarker)
-			assert.Equal(t, 2, res.exitCode, "the Go runtime's exit status for a fatal fault")
+			assertFaultedAtPoke(t, res)
 			assert.Contains(t, res.stderr, "signal SIGSEGV")
-			poke := strings.TrimPrefix(strings.Fields(res.stdout)[0], "poke=")
-			assert.Contains(t, res.stderr, "unexpected fault address "+poke, "faulted at the poked address")
 		})
 	}
+}
+
+// assertFaultedAtPoke checks that a child died of a fatal fault at the
+// address it announced (pokeAt's first line), before it could say more.
+func assertFaultedAtPoke(t *testing.T, res childResult) {
+	t.Helper()
+	assert.NotContains(t, res.stdout, survivedMarker)
+	assert.Equal(t, 2, res.exitCode, "the Go runtime's exit status for a fatal fault")
+	fields := strings.Fields(res.stdout)
+	require.NotEmpty(t, fields, "the child announced no address: %s", res.stderr)
+	poke := strings.TrimPrefix(fields[0], "poke=")
+	assert.Contains(t, res.stderr, "unexpected fault address "+poke, "faulted at the announced address")
 }
 
 func TestWriteToMeltedBufferSurvives(t *testing.T) {

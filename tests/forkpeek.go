@@ -4,6 +4,7 @@ package tests
 
 /*
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -43,11 +44,36 @@ static long fork_peek(const void *p, size_t n, void *out) {
 		;
 	return (long)got;
 }
+
+// Forks; the child reads the byte at p and exits at once, 0 if it was
+// zero, 1 if not. The child restores the default action of SIGSEGV and
+// SIGBUS first, so that a fault kills it instead of running the Go
+// runtime's handler, inherited but with no Go runtime behind it. Returns the signal that ended the child, 0 if it exited
+// with status 0, -1 if it could not be forked, or -2 if it exited with 1.
+static int fork_touch(const volatile unsigned char *p) {
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		_exit(*p == 0 ? 0 : 1);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	return WEXITSTATUS(status) == 0 ? 0 : -2;
+}
 */
 import "C"
 
 import (
 	"fmt"
+	"syscall"
 	"unsafe"
 )
 
@@ -60,6 +86,19 @@ func forkPeek(p unsafe.Pointer, n int) ([]byte, error) {
 		return nil, fmt.Errorf("fork_peek read %d of %d bytes", got, n)
 	}
 	return C.GoBytes(out, C.int(n)), nil
+}
+
+// forkTouch reports how a forked child that reads the byte at p ends: the
+// signal that killed it, or 0 if it read a zero and exited.
+func forkTouch(p unsafe.Pointer) (syscall.Signal, error) {
+	switch r := C.fork_touch((*C.uchar)(p)); r {
+	case -1:
+		return 0, fmt.Errorf("fork failed")
+	case -2:
+		return 0, fmt.Errorf("the child read a byte that is not zero")
+	default:
+		return syscall.Signal(r), nil
+	}
 }
 
 // cBytes returns n bytes of C memory holding b, for a control case.

@@ -43,6 +43,8 @@ func main() {
 	fmt.Printf("method: %d rounds, libraries alternating, median of each; %v per measurement\n\n", *rounds, *benchtime)
 	speed(*rounds)
 	fmt.Println()
+	options(*rounds)
+	fmt.Println()
 	purgeScaling(*rounds)
 	fmt.Println()
 	memory(*secrets)
@@ -119,6 +121,53 @@ func target(op benchmarks.Op) string {
 		t += fmt.Sprintf(", ≥ %g GB/s", op.MinGBps)
 	}
 	return t
+}
+
+// options compares each option's row with the same operation on an
+// ordinary Buffer, alternating which goes first in each round.
+func options(rounds int) {
+	opt := make([][]float64, len(benchmarks.OptionOps))
+	ord := make([][]float64, len(benchmarks.OptionOps))
+	for r := 0; r < rounds; r++ {
+		for i, op := range benchmarks.OptionOps {
+			if r%2 == 0 {
+				opt[i] = append(opt[i], nsPerOp(op.Option))
+				ord[i] = append(ord[i], nsPerOp(op.Ordinary))
+			} else {
+				ord[i] = append(ord[i], nsPerOp(op.Ordinary))
+				opt[i] = append(opt[i], nsPerOp(op.Option))
+			}
+		}
+	}
+	fmt.Println("| with an option (ours) | option | ordinary | option/ordinary | target | |")
+	fmt.Println("|---|---:|---:|---:|---:|---|")
+	for i, op := range benchmarks.OptionOps {
+		o, p := median(opt[i]), median(ord[i])
+		fmt.Printf("| %s | %s | %s | %.2f× | %s | %s |\n", op.Name, duration(o), duration(p), o/p, optionTarget(op), optionVerdict(op, o, p))
+	}
+}
+
+// optionTarget is an option row's target, or "reported" where it has none.
+func optionTarget(op benchmarks.OptionOp) string {
+	switch {
+	case op.MaxRatio > 0:
+		return fmt.Sprintf("≤ %g× ordinary", op.MaxRatio)
+	case op.MaxNs > 0:
+		return "≤ " + duration(op.MaxNs)
+	}
+	return "reported"
+}
+
+// optionVerdict says whether an option row's time o, against the ordinary
+// p, meets its target.
+func optionVerdict(op benchmarks.OptionOp, o, p float64) string {
+	if (op.MaxRatio > 0 && o/p > op.MaxRatio) || (op.MaxNs > 0 && o > op.MaxNs) {
+		return "**misses**"
+	}
+	if op.MaxRatio == 0 && op.MaxNs == 0 {
+		return ""
+	}
+	return "meets"
 }
 
 // purgeScaling shows that Purge costs the same per buffer with ten times

@@ -26,6 +26,19 @@ func TestTimeCell(t *testing.T) {
 	assert.Equal(t, "500.00 µs (2.10 GB/s)", timeCell(5e5, 1<<20))
 }
 
+func TestOptionTargets(t *testing.T) {
+	ratio := benchmarks.OptionOp{MaxRatio: 1.5}
+	assert.Equal(t, "≤ 1.5× ordinary", optionTarget(ratio))
+	assert.Equal(t, "meets", optionVerdict(ratio, 150, 100))
+	assert.Equal(t, "**misses**", optionVerdict(ratio, 151, 100))
+	abs := benchmarks.OptionOp{MaxNs: 4000}
+	assert.Equal(t, "≤ 4.00 µs", optionTarget(abs))
+	assert.Equal(t, "meets", optionVerdict(abs, 3999, 20))
+	assert.Equal(t, "**misses**", optionVerdict(abs, 4001, 20))
+	assert.Equal(t, "reported", optionTarget(benchmarks.OptionOp{}))
+	assert.Equal(t, "", optionVerdict(benchmarks.OptionOp{}, 1e6, 1))
+}
+
 func TestTargetWithThroughput(t *testing.T) {
 	op := benchmarks.Op{Target: 4, Bytes: 1 << 20, MinGBps: 2}
 	assert.Equal(t, "≥ 4×, ≥ 2 GB/s", target(op))

@@ -1,0 +1,132 @@
+//go:build cgo
+
+package memguard
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// Option chooses how one secret is protected, beyond what every Buffer
+// gets. Options are built only by the functions of this package
+// (NoAccessWhenIdle, SecretMemory, AllowFallback, Compact) and passed to a
+// constructor, to (*Enclave).Open, or to SetDefaultOptions. A nil Option
+// is ignored.
+type Option func(*options)
+
+// options is a set of Options. The zero set is an ordinary Buffer.
+type options uint8
+
+const (
+	optNoAccess options = 1 << iota
+	optSecret
+	optFallback
+	optCompact
+)
+
+// NoAccessWhenIdle makes the data pages inaccessible (PROT_NONE) except
+// while WithData, WithDataMut, EqualTo, Verify, Seal or a write through the
+// API (Scramble, Wipe, a constructor's fill) runs on the Buffer. Concurrent
+// readers share one window: the first one in makes the pages readable, the
+// last one out makes them inaccessible again. A slice kept past its
+// callback then faults when read, instead of seeing the secret. Each
+// access costs two protection changes.
+func NoAccessWhenIdle() Option { return func(o *options) { *o |= optNoAccess } }
+
+// SecretMemory takes the data pages from memfd_secret(2) (Linux 5.14 and
+// later, on by default from 6.5). Those pages are out of the kernel's
+// direct map: /proc/PID/mem, process_vm_readv and ptrace cannot read them,
+// even as root, and a forked child has no mapping of them at all. The
+// kernel locks them itself and charges them to RLIMIT_MEMLOCK whatever the
+// lock policy. Where memfd_secret is missing or disabled (and always on
+// macOS) the allocation fails with an error matching errors.ErrUnsupported
+// that says why, unless AllowFallback is given too.
+func SecretMemory() Option { return func(o *options) { *o |= optSecret } }
+
+// AllowFallback lets SecretMemory settle for ordinary pages, protected as a
+// Buffer without options is, where secret memory is unavailable, or where
+// the kernel refuses it for RLIMIT_MEMLOCK under LockBestEffort or
+// LockDisabled. Each fallback is counted in Stats().SecretMemoryFallbacks.
+// Without SecretMemory it changes nothing.
+func AllowFallback() Option { return func(o *options) { *o |= optFallback } }
+
+// Compact packs small secrets into slots of shared locked pages. It is not
+// implemented yet: a constructor, Open or SetDefaultOptions given it
+// returns an error matching errors.ErrUnsupported. With NoAccessWhenIdle it
+// is ErrInvalidArgument, as it will stay: neighbours share pages, so one
+// secret cannot be hidden while another is read.
+func Compact() Option { return func(o *options) { *o |= optCompact } }
+
+// defaultOptions are the options of calls given none; SetDefaultOptions
+// sets them. Only valid sets are stored.
+var defaultOptions atomic.Uint32
+
+// SetDefaultOptions sets the options of every later constructor call and
+// Open that is given none of its own (options given to a call replace the
+// defaults for that call; nil Options do not count), and of the key pages
+// of Coffers made later, the process key that seals enclaves among them
+// (SecretMemory and AllowFallback only). The process key is made at the
+// first seal and again after Purge: set the defaults before sealing
+// anything. Buffers and Coffers that exist keep their memory. With no
+// options it restores ordinary Buffers. An invalid combination returns the
+// error a constructor would and leaves the defaults as they were. It is
+// safe to call concurrently with everything else.
+func SetDefaultOptions(opts ...Option) error {
+	o := collect(opts)
+	if _, err := o.storage(); err != nil {
+		return err
+	}
+	defaultOptions.Store(uint32(o))
+	return nil
+}
+
+// collect folds opts into a set, skipping nil Options.
+func collect(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
+
+// storageFor is the storage for a call given opts: the call's own options
+// if it has any that are not nil, the defaults otherwise.
+func storageFor(opts []Option) (storage, error) {
+	o := collect(opts)
+	if o == 0 {
+		o = options(defaultOptions.Load())
+	}
+	return o.storage()
+}
+
+// storage checks a set of options and turns it into the policy's
+// decision. Nothing is allocated before this succeeds.
+func (o options) storage() (storage, error) {
+	if o&optCompact != 0 {
+		if o&optNoAccess != 0 {
+			return storage{}, fmt.Errorf("%w: Compact with NoAccessWhenIdle: compact secrets share pages, which cannot be hidden one secret at a time", ErrInvalidArgument)
+		}
+		return storage{}, fmt.Errorf("memguard: Compact: %w (compact secrets are not implemented yet)", errors.ErrUnsupported)
+	}
+	st := storage{class: classOrdinary, noAccess: o&optNoAccess != 0}
+	if o&optSecret != 0 {
+		st.class = classSecret
+		st.fallback = o&optFallback != 0
+	}
+	return st, nil
+}
+
+// keyStorage is the storage of a Coffer's key page: the defaults' choice of
+// memory, nothing else. Not NoAccessWhenIdle: the page is read by every
+// seal, Open and WithKey and by the re-key goroutine, each of which would
+// pay two protection changes, while the key is only ever in it as two
+// shares re-randomised in the background. Not Compact: the page holds 64
+// key slots beside the shares, far more than a compact slot.
+func keyStorage() storage {
+	o := options(defaultOptions.Load()) & (optSecret | optFallback)
+	st, _ := o.storage() // a subset of a valid set is valid
+	return st
+}
