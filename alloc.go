@@ -4,8 +4,10 @@ package memguard
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/securememory/memguard/internal/procfs"
 )
@@ -182,8 +184,8 @@ func allocClass(size int, c class, policy LockPolicy) (*region, error) {
 		}
 	}
 	r, err = mapRegion(size, flags)
-	if (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)) && drainCache() > 0 {
-		r, err = mapRegion(size, flags)
+	if refusedForRoom(err) {
+		r, err = mapUnderPressure(size, flags)
 	}
 	if errors.Is(err, ErrMemoryLock) {
 		lockFailures.Add(1)
@@ -192,6 +194,72 @@ func allocClass(size int, c class, policy LockPolicy) (*region, error) {
 		}
 	}
 	return r, err
+}
+
+// lockPressure counts allocations retrying after the kernel refused a lock
+// or a mapping. While any does, released regions are unmapped, not cached,
+// so that what they held goes back to the kernel for the live secret.
+var lockPressure atomic.Int32
+
+// refusedForRoom reports whether err is a refusal that freeing locked pages
+// or mappings can cure.
+func refusedForRoom(err error) bool {
+	return errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)
+}
+
+// releasing counts releases under way, of a region between leaving the
+// live accounts and being cached or unmapped, or of a drained cache: locked
+// pages the kernel still charges, that will be free within microseconds;
+// released counts the releases finished.
+var (
+	releasing atomic.Int32
+	released  atomic.Uint64
+)
+
+// pressureRetries bounds mapUnderPressure's wait for other goroutines'
+// releases to finish: a few yields, then short sleeps, for a goroutine
+// descheduled in the middle of a release; about 5 ms in all.
+const (
+	pressureRetries = 64
+	pressureYields  = 8
+	pressureSleep   = 100 * time.Microsecond
+)
+
+// mapUnderPressure retries a refused mapping with the cache handed back,
+// and with releases elsewhere kept out of the cache meanwhile. It gives up
+// at once when nothing was drained and nothing is being released: a limit
+// that live secrets alone fill fails as fast as a syscall.
+func mapUnderPressure(size int, flags mapFlags) (*region, error) {
+	lockPressure.Add(1)
+	defer lockPressure.Add(-1)
+	var (
+		r   *region
+		err error
+	)
+	for i := 0; i < pressureRetries; i++ {
+		done := released.Load()
+		drained := drainCache()
+		if r, err = mapRegion(size, flags); !refusedForRoom(err) {
+			break
+		}
+		if drained == 0 && releasing.Load() == 0 && released.Load() == done && !lockRoomExpected(size) {
+			break
+		}
+		if i < pressureYields {
+			runtime.Gosched()
+		} else {
+			time.Sleep(pressureSleep)
+		}
+	}
+	return r, err
+}
+
+// lockRoomExpected reports whether, by the library's own count of locked
+// bytes, the limit has room for size: then a refusal can only be pages
+// another goroutine is mapping or unmapping this instant.
+func lockRoomExpected(size int) bool {
+	limit := memlockLimit()
+	return limit != MemlockUnlimited && uint64(lockedBytes.Load())+uint64(regionPagesFor(size)) <= limit
 }
 
 // The library's regions leave a sixteenth of vm.max_map_count to the rest
@@ -295,6 +363,8 @@ func retireRegion(r *region) { account(r, -1) }
 // releaseRegion takes r out of the live accounts and hands it back to its
 // backend.
 func releaseRegion(r *region) error {
+	releasing.Add(1)
+	defer endRelease()
 	retireRegion(r)
 	return backendOf(r).release(r)
 }
@@ -306,7 +376,7 @@ func (guardedRegions) release(r *region) error {
 	var err error
 	// A region the cache has no room for is only verified: free wipes
 	// every page that held data, and clearing it first would wipe twice.
-	if LockPolicy(lockPolicy.Load()).serves(r) && cacheHasRoom(int(r.pages_len)) {
+	if cacheable(r) && cacheHasRoom(int(r.pages_len)) {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil
 		}
@@ -317,6 +387,16 @@ func (guardedRegions) release(r *region) error {
 		err = ferr
 	}
 	return err
+}
+
+// cacheable reports whether r may wait in the cache: the lock policy now in
+// force could reuse it, and its locked pages are not wanted by a live
+// secret, one retrying for a lock now or one left unlocked by best effort.
+func cacheable(r *region) bool {
+	if !LockPolicy(lockPolicy.Load()).serves(r) {
+		return false
+	}
+	return r.lockedBytes() == 0 || lockPressure.Load() == 0 && unlockedBuffers.Load() == 0
 }
 
 // cacheHasRoom reports whether a region of pages bytes fits in the cache
@@ -347,11 +427,16 @@ func unmapRegion(r *region) error { return unmapRegions([]*region{r}) }
 
 // unmapRegions is unmapRegion for many regions, in one batch.
 func unmapRegions(rs []*region) error {
+	n, locked := int64(len(rs)), int64(0)
 	for _, r := range rs {
-		lockedBytes.Add(-int64(r.lockedBytes()))
+		locked += int64(r.lockedBytes())
 	}
-	mappedRegions.Add(-int64(len(rs)))
-	return freeRegions(rs)
+	// Accounted after the unmap, so that the budgets never count as free
+	// what the kernel still holds.
+	err := freeRegions(rs)
+	lockedBytes.Add(-locked)
+	mappedRegions.Add(-n)
+	return err
 }
 
 // takeCache empties the cache and returns what it held.
@@ -370,7 +455,15 @@ func takeCache() []*region {
 
 // drainCache unmaps every cached region and reports how many there were.
 func drainCache() int {
+	releasing.Add(1)
+	defer endRelease()
 	all := takeCache()
 	unmapRegions(all)
 	return len(all)
+}
+
+// endRelease ends a release counted in releasing.
+func endRelease() {
+	released.Add(1)
+	releasing.Add(-1)
 }

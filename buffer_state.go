@@ -3,6 +3,7 @@
 package memguard
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -21,6 +22,11 @@ type bufferState struct {
 	// no new access gets in, and whoever leaves rw last frees the region.
 	// A zero state is not live, so a zero Buffer behaves as destroyed.
 	live atomic.Bool
+	// holders counts the calls between entering rw (or queueing for it)
+	// and leaving it. The one that brings it to zero on a dead Buffer
+	// frees the region: unlike a failed TryLock, a count cannot make two
+	// leavers each think the other is still inside.
+	holders atomic.Int32
 	// wiped is set by Purge before it wipes the data under a user, so that
 	// the user reports ErrDestroyed instead of what it read.
 	wiped   atomic.Bool
@@ -75,12 +81,11 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 func (s *bufferState) withData(fn func(data []byte) error) error {
 	// rlock and runlock, written out: on this path, the hottest in the
 	// package, each call saved is a nanosecond.
+	s.holders.Add(1)
 	s.rw.RLock()
 	defer func() {
 		s.rw.RUnlock()
-		if !s.live.Load() {
-			s.reap()
-		}
+		s.leave()
 	}()
 	if !s.live.Load() {
 		return ErrDestroyed
@@ -232,17 +237,20 @@ func (s *bufferState) verify() error {
 // destroy waits for users to leave, then frees the region; it reports, once,
 // what freeing found.
 func (s *bufferState) destroy() error {
+	s.holders.Add(1)
 	s.live.Store(false)
 	s.rw.Lock()
-	defer s.rw.Unlock()
 	s.release()
 	err := s.freeErr
 	s.freeErr = nil
+	s.rw.Unlock()
+	s.holders.Add(-1) // nothing left for a reaper: the region is gone
 	return err
 }
 
 // rlock enters as a reader of a live Buffer.
 func (s *bufferState) rlock() error {
+	s.holders.Add(1)
 	s.rw.RLock()
 	if !s.live.Load() {
 		s.runlock()
@@ -253,13 +261,12 @@ func (s *bufferState) rlock() error {
 
 func (s *bufferState) runlock() {
 	s.rw.RUnlock()
-	if !s.live.Load() {
-		s.reap()
-	}
+	s.leave()
 }
 
 // lock enters as the only writer of a live Buffer.
 func (s *bufferState) lock() error {
+	s.holders.Add(1)
 	s.rw.Lock()
 	if !s.live.Load() {
 		s.unlock()
@@ -269,21 +276,33 @@ func (s *bufferState) lock() error {
 }
 
 // unlock leaves rw, then frees the region if the Buffer died meanwhile.
-// Unlocking before looking at live matters: Purge clears live before trying
-// the lock, so one of the two always sees the other and frees.
 func (s *bufferState) unlock() {
 	s.rw.Unlock()
-	if !s.live.Load() {
+	s.leave()
+}
+
+// leave ends a hold; the last holder out of a dead Buffer frees its
+// region. Leaving before looking at live matters: Purge clears live before
+// it tries the lock, so either Purge sees no one inside and frees, or the
+// last one out sees the Buffer dead and frees.
+func (s *bufferState) leave() {
+	if s.holders.Add(-1) == 0 && !s.live.Load() {
 		s.reap()
 	}
 }
 
-// reap frees a dead Buffer's region unless someone is still inside; the
-// last one out reaps again.
+// reap frees a dead Buffer's region once no call holds it. A TryLock that
+// fails while no call holds the Buffer lost to Purge or another reaper,
+// both of which let go at once: try again. A call that comes in meanwhile
+// finds the Buffer dead and reaps on its way out.
 func (s *bufferState) reap() {
-	if s.rw.TryLock() {
-		s.release()
-		s.rw.Unlock()
+	for s.holders.Load() == 0 {
+		if s.rw.TryLock() {
+			s.release()
+			s.rw.Unlock()
+			return
+		}
+		runtime.Gosched()
 	}
 }
 

@@ -614,3 +614,52 @@ func TestNewCofferRacingPurge(t *testing.T) {
 		c.Destroy()
 	}
 }
+
+// Two readers inside each of many buffers, all killed (wiped under the
+// readers), then all readers released at once: the last of two leavers
+// always frees the region (two TryLocks colliding on the writer mutex once
+// left it to neither).
+func TestReapIsNeverLost(t *testing.T) {
+	leaked, pairs := 0, 0
+	deadline := time.Now().Add(30 * time.Second)
+	for round := 0; round < 40 && time.Now().Before(deadline); round++ {
+		const n = 500
+		var inside, wg sync.WaitGroup
+		release := make(chan struct{})
+		bs := make([]*Buffer, n)
+		for k := range bs {
+			b, err := NewBuffer(32)
+			require.NoError(t, err)
+			bs[k] = b
+			for r := 0; r < 2; r++ {
+				wg.Add(1)
+				inside.Add(1)
+				go func() {
+					defer wg.Done()
+					_ = b.WithData(func([]byte) error {
+						inside.Done()
+						<-release
+						return nil
+					})
+				}()
+			}
+		}
+		inside.Wait()
+		for _, b := range bs {
+			unmapRegions(b.kill(nil)) // both readers inside: only wipes
+		}
+		close(release)
+		wg.Wait()
+		for _, b := range bs {
+			b.protMu.Lock()
+			if b.region != nil {
+				leaked++
+			}
+			b.protMu.Unlock()
+			b.Destroy()
+		}
+		pairs += n
+	}
+	t.Logf("%d buffers, %d killed regions never freed after both readers left", pairs, leaked)
+	assert.Zero(t, leaked, "lost reap")
+}

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -282,4 +284,86 @@ func TestBestEffortKeepsLiveSecretsLocked(t *testing.T) {
 	require.Equal(t, 0, res.exitCode, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
 	assert.Contains(t, res.stdout, survivedMarker)
 	t.Log(strings.TrimSpace(res.stdout))
+}
+
+// churn runs 3 goroutines that each hold one secret at a time, of 1 to n
+// pages, where n leaves one page of the 64 KiB limit free: every
+// allocation can be locked if released regions are handed back in time. It
+// returns how many allocations were made and how many failed or came back
+// unlocked.
+func churn(perGoroutine int) (total, bad int64) {
+	page := os.Getpagesize()
+	most := (lowMemlock/page - 1) / 3
+	check(most >= 1, "page %d too large for the churn", page)
+	var totals, bads atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perGoroutine; i++ {
+				b, err := memguard.NewBuffer(((i*7+g)%most+1)*page - 64)
+				totals.Add(1)
+				if err != nil {
+					check(errors.Is(err, memguard.ErrMemoryLock), "only a lock refusal: %v", err)
+					bads.Add(1)
+					continue
+				}
+				if !b.Locked() {
+					bads.Add(1)
+				}
+				check(b.Destroy() == nil, "destroy")
+			}
+		}()
+	}
+	wg.Wait()
+	return totals.Load(), bads.Load()
+}
+
+func init() {
+	// With the budget full, one secret is rightly unlocked; a locked one
+	// destroyed then must not wait in the cache with its lock.
+	children["best effort hands locks back"] = func() {
+		check(unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: lowMemlock, Max: lowMemlock}) == nil, "setrlimit")
+		memguard.SetLockPolicy(memguard.LockBestEffort)
+		var held []*memguard.Buffer
+		var unlocked *memguard.Buffer
+		for unlocked == nil {
+			b, err := memguard.NewBuffer(32)
+			check(err == nil, "alloc: %v", err)
+			if b.Locked() {
+				held = append(held, b)
+			} else {
+				unlocked = b
+			}
+		}
+		check(held[0].Destroy() == nil, "destroy")
+		s := memguard.Stats()
+		check(s.UnlockedBuffers == 1 && s.CachedRegions == 0, "no locked region cached while a secret is unlocked: %+v", s)
+		again, err := memguard.NewBuffer(32)
+		check(err == nil && again.Locked(), "the lock handed back serves the next secret: %v", err)
+	}
+
+	children["churn under best effort"] = func() {
+		check(unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: lowMemlock, Max: lowMemlock}) == nil, "setrlimit")
+		memguard.SetLockPolicy(memguard.LockBestEffort)
+		total, unlocked := churn(20000)
+		fmt.Printf("allocations %d, unlocked %d\n", total, unlocked)
+		check(unlocked == 0, "%d of %d allocations unlocked with a page to spare", unlocked, total)
+	}
+
+	children["churn under lock required"] = func() {
+		check(unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: lowMemlock, Max: lowMemlock}) == nil, "setrlimit")
+		total, refused := churn(20000)
+		fmt.Printf("allocations %d, refused %d\n", total, refused)
+		check(refused == 0, "%d of %d allocations refused with a page to spare", refused, total)
+	}
+}
+
+func TestLiveSecretsBeforeTheCache(t *testing.T) {
+	for _, name := range []string{"best effort hands locks back", "churn under best effort", "churn under lock required"} {
+		res := runChild(t, name, asNobody(t))
+		assert.Equal(t, 0, res.exitCode, "%s: stdout: %s\nstderr: %s", name, res.stdout, res.stderr)
+		t.Logf("%s: %s", name, strings.TrimSpace(res.stdout))
+	}
 }
