@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 )
 
 // Buffer is a secret held in a guarded, locked region outside the Go heap.
@@ -33,6 +34,10 @@ type Buffer struct {
 	// handle lets its cleanup wipe the state.
 	*bufferState
 	cleanup runtime.Cleanup
+	// A copy of the handle would share the state but not the cleanup,
+	// which frees the state when the original becomes unreachable: go vet
+	// reports copies.
+	_ [0]sync.Mutex
 }
 
 // newBuffer allocates the state for size bytes stored as st and wraps it
@@ -55,10 +60,12 @@ func newBuffer(size int, st storage) (*Buffer, error) {
 }
 
 // reclaimBuffer frees the state of a Buffer dropped without Destroy.
+// Only a Buffer still live counts: one that a Purge killed meanwhile was
+// not leaked.
 func reclaimBuffer(s *bufferState) {
-	if s.live.Load() {
-		s.destroy()
+	if s.live.CompareAndSwap(true, false) {
 		reclaimed.Add(1)
+		s.destroy()
 	}
 }
 
@@ -116,10 +123,11 @@ func newFrozenBuffer(size int, st storage, fill func([]byte) error) (*Buffer, er
 // (or the defaults) say, then wipes src. Empty src gives ErrInvalidSize. On
 // error src is left as it was.
 //
-// src may be read-only data of another Buffer, as a frozen Buffer's is
-// inside its WithData callback (the way to trim a secret): it is copied and
-// left as it is, since its owner wipes it on Destroy. Other read-only
-// memory gives ErrInvalidArgument.
+// src may be the data of another Buffer, handed in from its callback (the
+// way to trim a secret): it is copied and left as it is, since its owner
+// wipes it on Destroy; if Purge wiped that Buffer before or during the
+// copy, the result is ErrDestroyed, never a copy of zeros. Read-only
+// memory that is not a Buffer's gives ErrInvalidArgument.
 func NewBufferFromBytes(src []byte, opts ...Option) (*Buffer, error) {
 	st, err := storageFor(opts)
 	if err != nil {

@@ -44,6 +44,7 @@ type bufferState struct {
 	viewMu   sync.Mutex
 	viewers  int // readers inside a secluded Buffer, under viewMu
 
+	inWiped bool    // the region is in wipedMemory; under protMu
 	region  *region // nil once freed; written under rw and protMu
 	data    []byte  // the secret, over C memory
 	size    int
@@ -329,7 +330,9 @@ func (s *bufferState) kill(batch []*region) []*region {
 	}
 	s.wiped.Store(true)
 	s.protMu.Lock()
-	if s.region != nil {
+	if s.region != nil && !s.inWiped {
+		s.inWiped = true
+		wipedMemory.add(s.region.dataPages())
 		s.region.wipeData()
 	}
 	s.protMu.Unlock()
@@ -344,6 +347,10 @@ func (s *bufferState) detach() *region {
 	s.protMu.Lock()
 	r := s.region
 	s.region, s.data = nil, nil
+	if s.inWiped {
+		s.inWiped = false
+		wipedMemory.remove(r.dataPages())
+	}
 	s.protMu.Unlock()
 	if r != nil {
 		buffers.remove(s)

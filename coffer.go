@@ -48,6 +48,7 @@ var _ [64 - cofferSlots]struct{}
 type Coffer struct {
 	*cofferState // nil in a zero Coffer
 	cleanup      runtime.Cleanup
+	_            [0]sync.Mutex // go vet reports copies, as for Buffer
 }
 
 // cofferState is a Coffer apart from its handle. The set of live coffers,

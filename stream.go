@@ -125,8 +125,10 @@ func readChunk(e *Enclave, p []byte) (k int, rest *Enclave, err error) {
 		}
 		return nil
 	})
-	if errors.Is(err, ErrDestroyed) {
-		err = fmt.Errorf("%w: purged during Read", ErrDecryption)
+	// A purge wiped the chunk as it was read, or kept taking the key as
+	// the remainder was sealed again: either way the chunk is not read.
+	if errors.Is(err, ErrDestroyed) || errors.Is(err, ErrCofferDestroyed) {
+		err = fmt.Errorf("%w: purged during Read: %w", ErrDecryption, err)
 	}
 	if err != nil {
 		wipeBytes(p[:k])

@@ -11,25 +11,27 @@ import (
 )
 
 type secret struct {
-	buf    *memguard.Buffer
-	closed atomic.Bool
+	buf *memguard.Buffer
+	// closed is apart from the secret so that the cleanup can hold it
+	// without keeping the secret, or its Buffer, reachable.
+	closed *atomic.Bool
 }
 
 func newSecret(buf *memguard.Buffer) Secret {
 	AllocCounter.add(1)
 	InUseCounter.add(1)
-	s := &secret{buf: buf}
-	runtime.AddCleanup(s, closeDropped, buf)
+	s := &secret{buf: buf, closed: new(atomic.Bool)}
+	runtime.AddCleanup(s, closeDropped, s.closed)
 	return s
 }
 
 // closeDropped closes a Secret that became unreachable without Close, as
-// Asherah's finalizer does: the Buffer is destroyed and InUseCounter moves
-// down. A Secret closed before never gets here with a live Buffer.
-func closeDropped(buf *memguard.Buffer) {
-	if buf.Alive() {
+// Asherah's finalizer does: InUseCounter moves down, and its Buffer, which
+// became unreachable with it, is wiped and freed by memguard's own cleanup
+// (counted in memguard.Stats().Reclaimed).
+func closeDropped(closed *atomic.Bool) {
+	if closed.CompareAndSwap(false, true) {
 		InUseCounter.add(-1)
-		buf.Destroy()
 	}
 }
 

@@ -167,27 +167,49 @@ func TestReadersRaceWithClose(t *testing.T) {
 	wg.Wait()
 }
 
-// dropSecrets makes n Secrets and lets go of them without Close.
+// dropSecrets makes n Secrets and lets go of them without Close; purged,
+// they are wiped by a Purge first.
 //
 //go:noinline
-func dropSecrets(t *testing.T, n int) {
+func dropSecrets(t *testing.T, n int, purged bool) {
 	f := new(Factory)
 	for i := 0; i < n; i++ {
 		_, err := f.CreateRandom(32)
 		require.NoError(t, err)
 	}
+	if purged {
+		memguard.Purge()
+	}
 }
 
-// Asherah closes a Secret that is dropped without Close from a finalizer;
-// so does this package, with a cleanup.
-func TestDroppedSecretsAreClosed(t *testing.T) {
-	inUse, live := InUseCounter.Count(), memguard.Stats().LiveBuffers
-	dropSecrets(t, 100)
-	require.Equal(t, inUse+100, InUseCounter.Count())
+// untilSettled runs the collector until cond holds, failing after a
+// minute.
+func untilSettled(t *testing.T, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	for InUseCounter.Count() != inUse || memguard.Stats().LiveBuffers != live {
-		require.True(t, time.Now().Before(deadline), "not closed: in use %d, live %d", InUseCounter.Count(), memguard.Stats().LiveBuffers)
+	for !cond() {
+		require.True(t, time.Now().Before(deadline), "not settled: in use %d, %+v", InUseCounter.Count(), memguard.Stats())
 		runtime.GC()
 		runtime.Gosched()
 	}
+}
+
+// Asherah closes a Secret that is dropped without Close from a finalizer;
+// so does this package, with a cleanup: InUseCounter moves down, and the
+// Buffer is wiped and counted as reclaimed.
+func TestDroppedSecretsAreClosed(t *testing.T) {
+	inUse, before := InUseCounter.Count(), memguard.Stats()
+	dropSecrets(t, 100, false)
+	require.Equal(t, inUse+100, InUseCounter.Count())
+	untilSettled(t, func() bool {
+		s := memguard.Stats()
+		return InUseCounter.Count() == inUse && s.Reclaimed >= before.Reclaimed+100
+	})
+}
+
+// A purged Secret dropped without Close is still closed for the counters.
+func TestDroppedPurgedSecretsAreClosed(t *testing.T) {
+	inUse := InUseCounter.Count()
+	dropSecrets(t, 20, true)
+	untilSettled(t, func() bool { return InUseCounter.Count() == inUse })
 }
