@@ -175,10 +175,19 @@ int mg_region_wipe(mg_region *r)
 
 int mg_region_clear(mg_region *r)
 {
+	unsigned char *p = r->data - MG_CANARY_LEN;
+	size_t n = MG_CANARY_LEN + r->size + r->tail_len;
+
 	if (r->prot != MG_PROT_RW)
 		return MG_EPROTECT;
-	mg_wipe_touched(r->data - MG_CANARY_LEN,
-			MG_CANARY_LEN + r->size + r->tail_len);
+	/* A cleared region is reused. Skipping pages not in memory is safe
+	 * only if they were never written, which holds for locked pages; an
+	 * unlocked page may be in swap, and would come back with its secret
+	 * into the next Buffer. */
+	if (r->locked)
+		mg_wipe_touched(p, n);
+	else
+		mg_wipe(p, n);
 	return MG_OK;
 }
 

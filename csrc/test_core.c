@@ -514,6 +514,14 @@ static void test_wipe_touched(void)
 	CHECK(resident(r->pages, r->pages_len, after) == npages);
 	CHECK(mg_region_free(r) == MG_OK);
 
+	/* an unlocked region's pages may be in swap, not in memory, and the
+	 * cache reuses a cleared region: clear wipes every page */
+	CHECK(mg_region_new(npages * page - 64, 0, &r) == MG_OK);
+	CHECK(resident(r->pages, r->pages_len, before) < npages / 2);
+	CHECK(mg_region_clear(r) == MG_OK);
+	CHECK(resident(r->pages, r->pages_len, after) == npages);
+	CHECK(mg_region_free(r) == MG_OK);
+
 	/* a span that does not start or end on a page: only its bytes */
 	CHECK(mg_map_new(npages * page, 0, &m) == MG_OK);
 	m.pages[99] = m.pages[100] = 1;
