@@ -194,6 +194,10 @@ func (b *Buffer) Seal() (*Enclave, error) {
 		return nil, s.hideAfter(err)
 	}
 	e, err := seal(s.data)
+	if err != nil && !s.live.Load() {
+		// A Purge took the key during the seal, and this Buffer with it.
+		err = ErrDestroyed
+	}
 	if err != nil {
 		return nil, s.hideAfter(err)
 	}
