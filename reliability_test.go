@@ -606,10 +606,10 @@ func TestNewCofferRacingPurge(t *testing.T) {
 		}
 	})
 	coffers.mu.Lock()
-	defer coffers.mu.Unlock()
 	for s := range coffers.set {
 		assert.False(t, s.isDestroyed(), "a destroyed coffer left in the live set")
 	}
+	coffers.mu.Unlock() // before Destroy, which takes it
 	for _, c := range got {
 		c.Destroy()
 	}
