@@ -42,11 +42,10 @@ func newBuffer(size int, st storage) (*Buffer, error) {
 	if size < 1 {
 		return nil, sizeError(size)
 	}
-	r, err := allocRegion(size, st)
-	if err != nil {
+	s := &bufferState{size: size, secluded: st.noAccess}
+	if err := s.alloc(size, st); err != nil {
 		return nil, err
 	}
-	s := &bufferState{region: r, data: r.bytes(), size: size, secluded: st.noAccess}
 	s.live.Store(true)
 	buffers.add(s)
 	b := &Buffer{bufferState: s}
@@ -289,7 +288,7 @@ func (b *Buffer) Locked() bool {
 		return false
 	}
 	defer s.runlock()
-	return s.region.lockedBytes() > 0
+	return s.lockedMemory()
 }
 
 // Size is the length of the secret in bytes, or 0 once destroyed.

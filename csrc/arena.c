@@ -429,6 +429,31 @@ int mg_arena_free(mg_slot *s)
 	return st;
 }
 
+int mg_arena_trim(mg_arena *a)
+{
+	int st = MG_OK, saved = 0;
+
+	for (unsigned int s = 0; s < a->nshards; s++) {
+		struct mg_shard *sh = &a->shards[s];
+		(void)pthread_mutex_lock(&sh->mu);
+		for (unsigned int k = 0; k < MG_ARENA_CLASSES; k++) {
+			mg_chunk *c = sh->cls[k].spare;
+			sh->cls[k].spare = NULL;
+			/* only a spare can be empty: others go as they empty */
+			if (c != NULL && release(sh, c) != MG_OK) {
+				st = MG_EUNMAP;
+				saved = errno;
+			}
+			/* a class with no chunk left starts again from a page */
+			if (sh->cls[k].all == NULL)
+				sh->cls[k].next_pages = a->page;
+		}
+		(void)pthread_mutex_unlock(&sh->mu);
+	}
+	errno = saved;
+	return st;
+}
+
 static int chunk_verify(const mg_chunk *c)
 {
 	mg_slot s = {.cap = (uint16_t)c->cap};

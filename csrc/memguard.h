@@ -251,6 +251,10 @@ void mg_slot_wipe(const mg_slot *s);
  * slot is freed). MG_EINVAL if s is not a live slot; nothing changes then.
  * Thread-safe. */
 int mg_arena_free(mg_slot *s);
+/* Unmaps the empty chunk each shard keeps per class for reuse, wiped, and
+ * lets the next chunk of a class left with none start from one page again.
+ * Thread-safe. MG_EUNMAP if a chunk could not be unmapped (it is leaked). */
+int mg_arena_trim(mg_arena *a);
 /* Every canary, padding and free slot of the arena: MG_OK or MG_ECANARY. */
 int mg_arena_verify(mg_arena *a);
 /* Totals over the arena's shards, each read under its lock. */

@@ -302,6 +302,17 @@ static void test_growth_and_release(void)
 	}
 	live(a, &st);
 	CHECK(st.chunks == 1);
+	/* trim unmaps the spare, and the next chunk is one page again */
+	CHECK(mg_arena_trim(a) == MG_OK);
+	live(a, &st);
+	CHECK(st.chunks == 0 && st.locked == 0 && st.mapped == 0);
+	CHECK(mg_arena_alloc(a, 32, &s[0]) == MG_OK);
+	live(a, &st);
+	CHECK(st.chunks == 1 && st.locked == page);
+	/* a chunk holding a live slot is no spare: trim keeps it */
+	CHECK(mg_arena_trim(a) == MG_OK);
+	CHECK(live(a, &st) == 1 && st.chunks == 1);
+	CHECK(mg_arena_free(&s[0]) == MG_OK);
 	CHECK(mg_arena_destroy(a) == MG_OK);
 }
 
