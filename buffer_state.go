@@ -38,8 +38,8 @@ type bufferState struct {
 	// compact: the memory is arenaSlot, not region (buffer_memory.go).
 	// Set at creation, before sharing.
 	compact bool
+	viewers int32 // readers inside a secluded Buffer, under viewMu; beside the flags, so the state fits a smaller size class
 	viewMu  sync.Mutex
-	viewers int // readers inside a secluded Buffer, under viewMu
 
 	region  *region // nil once freed, and for a compact Buffer; written under rw and protMu
 	data    []byte  // the secret, over C memory
