@@ -252,7 +252,7 @@ void mg_slot_wipe(const mg_slot *s);
  * Thread-safe. */
 int mg_arena_free(mg_slot *s);
 /* Unmaps the empty chunk each shard keeps per class for reuse, wiped, and
- * lets the next chunk of a class left with none start from one page again.
+ * lets new chunks grow past a size the lock limit once refused again.
  * Thread-safe. MG_EUNMAP if a chunk could not be unmapped (it is leaked). */
 int mg_arena_trim(mg_arena *a);
 /* Every canary, padding and free slot of the arena: MG_OK or MG_ECANARY. */
