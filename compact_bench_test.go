@@ -64,3 +64,38 @@ func BenchmarkCompactNewDestroy(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompactRead is WithData on a 32-byte compact Buffer beside an
+// ordinary one, and the slot's canary check alone.
+func BenchmarkCompactRead(b *testing.B) {
+	read := func(d []byte) error { return nil }
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{{"ordinary", nil}, {"compact", []Option{Compact()}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			buf, err := NewBufferRandom(32, tc.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer buf.Destroy()
+			for b.Loop() {
+				if err := buf.WithData(read); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("slot-check", func(b *testing.B) {
+		s, err := allocSlot(32, mapLock)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.free()
+		for b.Loop() {
+			if !s.canaryIntact() {
+				b.Fatal("corrupt")
+			}
+		}
+	})
+}
