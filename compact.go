@@ -135,30 +135,30 @@ func (set *arenaSet) get(flags mapFlags) (*C.mg_arena, error) {
 func (set *arenaSet) destroy() error {
 	set.mu.Lock()
 	defer set.mu.Unlock()
-	var first error
-	for k := range set.arenas {
-		a := atomic.SwapPointer(&set.arenas[k], nil)
-		if a == nil {
-			continue
-		}
-		st, errno := C.mg_arena_destroy((*C.mg_arena)(a))
-		if err := statusError(st, errno, 0); first == nil {
-			first = err
-		}
-	}
-	return first
+	return set.each(func(p *unsafe.Pointer) (C.int, error) {
+		st, errno := C.mg_arena_destroy((*C.mg_arena)(atomic.SwapPointer(p, nil)))
+		return st, errno
+	})
 }
 
 // trim unmaps the empty chunk each arena shard keeps per class for reuse,
 // and reports the first chunk that could not be unmapped.
 func (set *arenaSet) trim() error {
+	return set.each(func(p *unsafe.Pointer) (C.int, error) {
+		st, errno := C.mg_arena_trim((*C.mg_arena)(atomic.LoadPointer(p)))
+		return st, errno
+	})
+}
+
+// each calls op on the place of every arena made so far, and returns the
+// first failure among the statuses op returns.
+func (set *arenaSet) each(op func(p *unsafe.Pointer) (C.int, error)) error {
 	var first error
 	for k := range set.arenas {
-		a := atomic.LoadPointer(&set.arenas[k])
-		if a == nil {
+		if atomic.LoadPointer(&set.arenas[k]) == nil {
 			continue
 		}
-		st, errno := C.mg_arena_trim((*C.mg_arena)(a))
+		st, errno := op(&set.arenas[k])
 		if err := statusError(st, errno, 0); first == nil {
 			first = err
 		}
