@@ -18,7 +18,9 @@ import (
 //
 // Options given to its constructor, or set by SetDefaultOptions, add
 // protections: NoAccessWhenIdle keeps the data inaccessible between calls,
-// SecretMemory takes it out of the kernel's direct map. Every method
+// SecretMemory takes it out of the kernel's direct map. Compact trades the
+// region for a slot of a shared chunk, with a canary instead of guard
+// pages between secrets and Freeze enforced by the API only. Every method
 // behaves the same whatever the options.
 //
 // A Buffer that becomes unreachable without Destroy is wiped and freed by
@@ -191,7 +193,10 @@ func (b *Buffer) WithDataMut(fn func(data []byte) error) error {
 }
 
 // Freeze makes the data read-only in hardware: a write faults. Freezing a
-// frozen Buffer does nothing.
+// frozen Buffer does nothing. A compact Buffer's page is shared with other
+// secrets and stays writable: there Freeze makes WithDataMut, Scramble and
+// Wipe return ErrImmutable, and a write through a kept slice is not
+// stopped.
 func (b *Buffer) Freeze() error {
 	s := b.state()
 	if s == nil {
