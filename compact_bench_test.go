@@ -2,7 +2,6 @@ package memguard
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 )
 
@@ -42,24 +41,7 @@ func BenchmarkCompactNewDestroy(b *testing.B) {
 		for _, goroutines := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/goroutines=%d", v.name, goroutines), func(b *testing.B) {
 				b.ReportAllocs()
-				var wg sync.WaitGroup
-				for g := range goroutines {
-					n := b.N / goroutines
-					if g == 0 {
-						n += b.N % goroutines
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for range n {
-							if err := v.run(); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
+				runSplit(b, goroutines, v.run)
 			})
 		}
 	}

@@ -120,21 +120,10 @@ func TestCompactSizes(t *testing.T) {
 // goroutine is locked to its thread, so every slot comes from one shard.
 func adjacentCompact(t *testing.T, size int) (*Buffer, *Buffer) {
 	t.Helper()
-	var held []*Buffer
-	defer func() {
-		for _, b := range held[:len(held)-2] {
-			require.NoError(t, b.Destroy())
-		}
-	}()
-	for {
-		held = append(held, mustCompact(t, size))
-		if n := len(held); n > 1 {
-			p, s := held[n-2].arenaSlot.m, held[n-1].arenaSlot.m
-			if s.chunk == p.chunk && s.index == p.index+1 {
-				return held[n-2], held[n-1]
-			}
-		}
-	}
+	return adjacent(t,
+		func() *Buffer { return mustCompact(t, size) },
+		func(b *Buffer) *slot { return &b.arenaSlot },
+		(*Buffer).Destroy)
 }
 
 // An overflow from one compact secret into its neighbour is
