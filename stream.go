@@ -125,7 +125,10 @@ func readChunk(e *Enclave, p []byte) (k int, rest *Enclave, err error) {
 		}
 		return nil
 	})
-	if errors.Is(err, ErrDestroyed) {
+	// Purges during the Read: one wiped the opened chunk (ErrDestroyed),
+	// or each seal of the remainder found its key purged until seal gave
+	// up (ErrCofferDestroyed).
+	if errors.Is(err, ErrDestroyed) || errors.Is(err, ErrCofferDestroyed) {
 		err = fmt.Errorf("%w: purged during Read", ErrDecryption)
 	}
 	if err != nil {
