@@ -94,6 +94,11 @@ type storage struct {
 	class    class
 	fallback bool // classSecret: ordinary pages where secret memory is refused
 	noAccess bool // PROT_NONE while no call uses the data (bufferState.secluded)
+	// compact puts the secret in a slot of the compact arena (compact.go),
+	// in memory of class; the region backends below never see it. A size
+	// no slot holds is ErrInvalidSize, unless orGuarded (the defaults'
+	// Compact) sends it to a region instead: storage.sized decides.
+	compact, orGuarded bool
 }
 
 // A backend makes and frees the memory of one kind of storage. Buffers,

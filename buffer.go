@@ -19,7 +19,9 @@ import (
 //
 // Options given to its constructor, or set by SetDefaultOptions, add
 // protections: NoAccessWhenIdle keeps the data inaccessible between calls,
-// SecretMemory takes it out of the kernel's direct map. Every method
+// SecretMemory takes it out of the kernel's direct map. Compact trades the
+// region for a slot of a shared chunk, with a canary instead of guard
+// pages between secrets and Freeze enforced by the API only. Every method
 // behaves the same whatever the options.
 //
 // A Buffer that becomes unreachable without Destroy is wiped and freed by
@@ -47,11 +49,10 @@ func newBuffer(size int, st storage) (*Buffer, error) {
 	if size < 1 {
 		return nil, sizeError(size)
 	}
-	r, err := allocRegion(size, st)
-	if err != nil {
+	s := &bufferState{size: size, secluded: st.noAccess}
+	if err := s.alloc(size, st); err != nil {
 		return nil, err
 	}
-	s := &bufferState{region: r, data: r.bytes(), size: size, secluded: st.noAccess}
 	s.live.Store(true)
 	buffers.add(s)
 	b := &Buffer{bufferState: s}
@@ -200,7 +201,10 @@ func (b *Buffer) WithDataMut(fn func(data []byte) error) error {
 }
 
 // Freeze makes the data read-only in hardware: a write faults. Freezing a
-// frozen Buffer does nothing.
+// frozen Buffer does nothing. A compact Buffer's page is shared with other
+// secrets and stays writable: there Freeze makes WithDataMut, Scramble and
+// Wipe return ErrImmutable, and a write through a kept slice is not
+// stopped.
 func (b *Buffer) Freeze() error {
 	s := b.state()
 	if s == nil {
@@ -297,7 +301,7 @@ func (b *Buffer) Locked() bool {
 		return false
 	}
 	defer s.runlock()
-	return s.region.lockedBytes() > 0
+	return s.lockedMemory()
 }
 
 // Size is the length of the secret in bytes, or 0 once destroyed.

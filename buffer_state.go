@@ -41,15 +41,22 @@ type bufferState struct {
 	// and then the protection recorded in the region says so, so the next
 	// call out tries again. Set at creation, before sharing.
 	secluded bool
-	viewMu   sync.Mutex
-	viewers  int // readers inside a secluded Buffer, under viewMu
+	// compact: the memory is arenaSlot, not region (buffer_memory.go).
+	// Set at creation, before sharing.
+	compact bool
+	viewers int32 // readers inside a secluded Buffer, under viewMu; beside the flags, so the state fits a smaller size class
+	viewMu  sync.Mutex
 
-	inWiped bool    // the region is in wipedMemory; under protMu
-	region  *region // nil once freed; written under rw and protMu
+	inWiped    bool     // wipedRange is in wipedMemory; under protMu
+	wipedRange memRange // the data Purge wiped under a user
+	region  *region // nil once freed, and for a compact Buffer; written under rw and protMu
 	data    []byte  // the secret, over C memory
 	size    int
 	freeErr error // from freeing: reported by the next Destroy
 	slot    int   // index in the registry, under its lock
+	// arenaSlot is a compact Buffer's memory, zero once freed (or for a
+	// Buffer that is not compact); freed under rw and protMu.
+	arenaSlot slot
 }
 
 // fillAndFreeze runs fill on the data, then freezes it, under one hold of
@@ -111,9 +118,14 @@ func (s *bufferState) afterUse(err error) error {
 }
 
 // readChecked calls fn with the data if the canary next to it is intact.
-// The caller holds rw.
+// The caller holds rw. The compact branch is written out here, not in
+// canaryIntact, which then stays small enough to inline.
 func (s *bufferState) readChecked(fn func(data []byte) error) error {
-	if !s.canaryIntact() {
+	if s.compact {
+		if !s.arenaSlot.canaryIntact() {
+			return s.noteCanary(ErrCanaryCorrupt)
+		}
+	} else if !s.canaryIntact() {
 		return s.noteCanary(ErrCanaryCorrupt)
 	}
 	return fn(s.data)
@@ -183,7 +195,7 @@ func (s *bufferState) withDataMut(fn func(data []byte) error) error {
 		return s.hideAfter(err)
 	}
 	var err error
-	if !s.canaryIntact() {
+	if s.compact && !s.arenaSlot.canaryIntact() || !s.compact && !s.canaryIntact() {
 		err = s.noteCanary(ErrCanaryCorrupt)
 	} else {
 		err = s.afterUse(fn(s.data))
@@ -219,6 +231,9 @@ func (s *bufferState) melt() error {
 // protect sets the pages' hardware protection if it differs. The caller
 // holds rw, for writing or (for a secluded Buffer) reading.
 func (s *bufferState) protect(p protection) error {
+	if s.compact { // a slot's page is its neighbours' too: never protected for one
+		return nil
+	}
 	s.protMu.Lock()
 	defer s.protMu.Unlock()
 	return s.region.protect(p)
@@ -230,9 +245,9 @@ func (s *bufferState) verify() error {
 	}
 	defer s.runlock()
 	if s.secluded {
-		return s.withRevealed(func() error { return s.noteCanary(s.region.verify()) })
+		return s.withRevealed(func() error { return s.noteCanary(s.verifyMemory()) })
 	}
-	return s.noteCanary(s.region.verify())
+	return s.noteCanary(s.verifyMemory())
 }
 
 // destroy waits for users to leave, then frees the region; it reports, once,
@@ -330,11 +345,14 @@ func (s *bufferState) kill(batch []*region) []*region {
 	}
 	s.wiped.Store(true)
 	s.protMu.Lock()
-	if s.region != nil && !s.inWiped {
-		s.inWiped = true
-		wipedMemory.add(s.region.dataPages())
+	if r, ok := s.memoryRange(); ok && !s.inWiped {
+		s.inWiped, s.wipedRange = true, r
+		wipedMemory.add(r)
+	}
+	if s.region != nil {
 		s.region.wipeData()
 	}
+	s.arenaSlot.wipe() // a zero slot, freed or never held, has no bytes
 	s.protMu.Unlock()
 	return batch
 }
@@ -349,16 +367,17 @@ func (s *bufferState) detach() *region {
 	s.region, s.data = nil, nil
 	if s.inWiped {
 		s.inWiped = false
-		wipedMemory.remove(r.dataPages())
+		wipedMemory.remove(s.wipedRange)
 	}
+	held := r != nil || s.releaseSlot()
 	s.protMu.Unlock()
-	if r != nil {
+	if held {
 		buffers.remove(s)
 	}
 	return r
 }
 
-// canaryIntact compares the canary bytes next to the data: two word
+// canaryIntact compares a region's canary bytes next to the data: two word
 // compares and the short tail, no cgo call, and small enough to inline.
 // Comparing the tail byte by byte avoids a call to the runtime's memequal.
 // The caller holds rw.

@@ -43,18 +43,28 @@ func mustSlot(t testing.TB, size int, flags mapFlags) *slot {
 // locked to its thread, so every allocation draws from one shard.
 func adjacentSlots(t *testing.T, size int) (*slot, *slot) {
 	t.Helper()
-	var held []*slot
+	return adjacent(t,
+		func() *slot { return mustSlot(t, size, mapLock) },
+		func(s *slot) *slot { return s },
+		func(s *slot) error { return s.free() })
+}
+
+// adjacent makes values until the slots of the last two follow each other
+// in a chunk, and frees the others.
+func adjacent[T any](t *testing.T, alloc func() T, slotOf func(T) *slot, free func(T) error) (T, T) {
+	t.Helper()
+	var held []T
 	defer func() {
-		for _, s := range held[:len(held)-2] {
-			require.NoError(t, s.free())
+		for _, v := range held[:len(held)-2] {
+			require.NoError(t, free(v))
 		}
 	}()
 	for {
-		held = append(held, mustSlot(t, size, mapLock))
+		held = append(held, alloc())
 		if n := len(held); n > 1 {
-			p, s := held[n-2], held[n-1]
-			if s.m.chunk == p.m.chunk && s.m.index == p.m.index+1 {
-				return p, s
+			p, s := slotOf(held[n-2]).m, slotOf(held[n-1]).m
+			if s.chunk == p.chunk && s.index == p.index+1 {
+				return held[n-2], held[n-1]
 			}
 		}
 	}
@@ -286,29 +296,36 @@ func BenchmarkSlotAllocFree(b *testing.B) {
 	for _, goroutines := range []int{1, 2} {
 		b.Run(fmt.Sprintf("goroutines=%d", goroutines), func(b *testing.B) {
 			b.ReportAllocs()
-			var wg sync.WaitGroup
-			for g := range goroutines {
-				n := b.N / goroutines
-				if g == 0 {
-					n += b.N % goroutines
+			runSplit(b, goroutines, func() error {
+				s, err := allocSlot(32, mapLock)
+				if err != nil {
+					return err
 				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range n {
-						s, err := allocSlot(32, mapLock)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						if err := s.free(); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+				return s.free()
+			})
 		})
 	}
+}
+
+// runSplit runs op b.N times in all, shared among goroutines running at
+// once, and stops a goroutine at its first error.
+func runSplit(b *testing.B, goroutines int, op func() error) {
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		n := b.N / goroutines
+		if g == 0 {
+			n += b.N % goroutines
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n {
+				if err := op(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -190,7 +190,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 			return nil, s.hideAfter(err)
 		}
 	}
-	if err := s.noteCanary(s.region.verify()); err != nil {
+	if err := s.noteCanary(s.verifyMemory()); err != nil {
 		return nil, s.hideAfter(err)
 	}
 	e, err := seal(s.data)

@@ -184,12 +184,25 @@ func ExampleAllowFallback() {
 }
 
 func ExampleCompact() {
-	// Not implemented yet, and never with NoAccessWhenIdle.
-	_, err := memguard.NewBuffer(32, memguard.Compact())
-	fmt.Println(errors.Is(err, errors.ErrUnsupported))
+	// A small secret in a slot of a shared locked chunk: 48 bytes of
+	// locked memory instead of a page.
+	token, err := memguard.NewBufferFromBytes([]byte("api-token-0123456789"), memguard.Compact())
+	if err != nil {
+		panic(err)
+	}
+	defer token.Destroy()
+	fmt.Println(token, memguard.Stats().CompactBuffers > 0)
+	// Freeze is enforced by the API: the page stays writable.
+	fmt.Println(errors.Is(token.Wipe(), memguard.ErrImmutable))
+	// Slots hold at most 256 bytes, and share pages, which cannot be
+	// hidden one secret at a time.
+	_, err = memguard.NewBuffer(257, memguard.Compact())
+	fmt.Println(errors.Is(err, memguard.ErrInvalidSize))
 	_, err = memguard.NewBuffer(32, memguard.Compact(), memguard.NoAccessWhenIdle())
 	fmt.Println(errors.Is(err, memguard.ErrInvalidArgument))
 	// Output:
+	// memguard.Buffer(20 bytes, frozen) true
+	// true
 	// true
 	// true
 }

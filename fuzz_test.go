@@ -20,7 +20,13 @@ var fuzzOptions = [][]Option{
 	{NoAccessWhenIdle()},
 	{SecretMemory()},
 	{SecretMemory(), NoAccessWhenIdle()},
+	{Compact()},
+	{Compact(), SecretMemory()},
 }
+
+// fuzzCompact reports whether fuzzOptions[i] has Compact, which makes a
+// size above slotMax ErrInvalidSize.
+func fuzzCompact(i int) bool { return i >= 4 }
 
 // FuzzOperations runs a sequence of operations, decoded from the input, on
 // a few buffers, enclaves and a coffer, and checks each result against a
@@ -31,6 +37,7 @@ func FuzzOperations(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 255, 11, 0, 11, 0, 9, 0, 10, 0, 7, 0, 8, 0, 6, 0})
 	f.Add([]byte{1, 242, 3, 2, 12, 2, 13, 0, 3, 0, 14, 0, 0, 245, 12, 2, 13, 1, 3, 1, 13, 0})
 	f.Add([]byte{18, 10, 4, 0, 3, 0, 5, 0, 4, 0, 37, 20, 13, 0, 3, 1, 12, 1, 56, 3, 14, 0, 3, 0})
+	f.Add([]byte{72, 10, 73, 11, 90, 240, 4, 0, 3, 1, 13, 0, 12, 1, 3, 0, 14, 0, 91, 2, 3, 2, 13, 2})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		var (
 			slots    [3]model
@@ -78,7 +85,8 @@ func FuzzOperations(f *testing.F) {
 				want := make([]byte, size)
 				// The options come from the byte's high part, which
 				// changes nothing a Buffer's methods promise.
-				opts := fuzzOptions[int(ops[i]/18)%len(fuzzOptions)]
+				optIndex := int(ops[i]/18) % len(fuzzOptions)
+				opts := fuzzOptions[optIndex]
 				switch op {
 				case 0:
 					b, err = NewBuffer(size, opts...)
@@ -90,9 +98,9 @@ func FuzzOperations(f *testing.F) {
 					b, err = NewBufferFromReader(bytes.NewReader(bytes.Repeat([]byte{byte(arg)}, size)), size, opts...)
 					copy(want, bytes.Repeat([]byte{byte(arg)}, size))
 				}
-				if size == 0 {
+				if size == 0 || size > slotMax && fuzzCompact(optIndex) {
 					if !errors.Is(err, ErrInvalidSize) || b != nil {
-						t.Fatalf("size 0: %v %v", b, err)
+						t.Fatalf("size %d: %v %v", size, b, err)
 					}
 					*s = model{}
 					continue

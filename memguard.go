@@ -21,8 +21,9 @@
 //
 // Options choose more protection per secret, or for every secret with
 // SetDefaultOptions: NoAccessWhenIdle (inaccessible except while a call
-// uses the data) and SecretMemory (memfd_secret pages, out of the kernel's
-// direct map).
+// uses the data), SecretMemory (memfd_secret pages, out of the kernel's
+// direct map) and Compact (secrets of up to 256 bytes in slots of shared
+// locked chunks, for processes that hold many).
 //
 // No function in this package panics on bad input or an operating-system
 // failure: each returns an error to test with errors.Is. SafePanic is the

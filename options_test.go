@@ -2,7 +2,6 @@ package memguard
 
 import (
 	"bytes"
-	"errors"
 	"sync"
 	"syscall"
 	"testing"
@@ -44,8 +43,6 @@ func TestRefusedOptionsAllocateNothing(t *testing.T) {
 		opts []Option
 		want error
 	}{
-		{[]Option{Compact()}, errors.ErrUnsupported},
-		{[]Option{Compact(), SecretMemory(), AllowFallback()}, errors.ErrUnsupported},
 		{[]Option{Compact(), NoAccessWhenIdle()}, ErrInvalidArgument},
 		{[]Option{NoAccessWhenIdle(), nil, Compact(), SecretMemory()}, ErrInvalidArgument},
 	}

@@ -607,7 +607,7 @@ func TestNewCofferRacingPurge(t *testing.T) {
 	for s := range coffers.set {
 		assert.False(t, s.isDestroyed(), "a destroyed coffer left in the live set")
 	}
-	coffers.mu.Unlock()
+	coffers.mu.Unlock() // before Destroy, which takes it
 	for _, c := range got {
 		c.Destroy()
 	}
@@ -797,4 +797,29 @@ func TestTrimmingLeavesAnyBufferSourceAsItIs(t *testing.T) {
 	ok, err = c.EqualTo(pattern(32))
 	require.NoError(t, err)
 	assert.True(t, ok, "melted, not written since: kept")
+}
+
+// The same for compact Buffers, whose slots share writable pages.
+func TestTrimmingACompactSource(t *testing.T) {
+	b, err := NewBufferFromBytes(pattern(32), Compact())
+	require.NoError(t, err)
+	defer b.Destroy()
+	require.NoError(t, b.WithData(func(d []byte) error {
+		nb, err := NewBufferFromBytes(d[:16])
+		if err == nil {
+			nb.Destroy()
+		}
+		return err
+	}))
+	ok, err := b.EqualTo(pattern(32))
+	require.NoError(t, err)
+	assert.True(t, ok, "a compact source is left as it was")
+
+	var nbErr error
+	assert.ErrorIs(t, b.WithData(func(d []byte) error {
+		Purge()
+		_, nbErr = NewBufferFromBytes(d)
+		return nil
+	}), ErrDestroyed)
+	assert.ErrorIs(t, nbErr, ErrDestroyed, "a purged compact source is not copied")
 }

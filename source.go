@@ -24,7 +24,7 @@ func wipeSource(src []byte) (err error) {
 		return nil
 	}
 	r := rangeOf(unsafe.Pointer(unsafe.SliceData(src)), uintptr(len(src)))
-	if ownMemory.overlaps(r) {
+	if ownMemory.overlaps(r) || compactArenas.overlaps(r) {
 		if wipedMemory.overlaps(r) {
 			return fmt.Errorf("%w: the source Buffer was purged", ErrDestroyed)
 		}

@@ -11,8 +11,11 @@ import (
 
 // Statistics is a snapshot of the package's state, from Stats.
 type Statistics struct {
-	LiveBuffers     int // Buffers not yet destroyed, Coffers' included
-	LockedBytes     int // bytes of pages locked now, cached regions included
+	LiveBuffers int // Buffers not yet destroyed, Coffers' and compact ones included
+	// LockedBytes is the bytes of pages locked now: regions, cached
+	// regions, and the compact arena's chunks whole (free slots and the
+	// one empty chunk each arena shard keeps for reuse included).
+	LockedBytes     int
 	UnlockedBuffers int // live Buffers whose pages are not locked
 	CachedRegions   int // wiped regions kept mapped (and locked) for reuse
 	CanaryFailures  int // Buffers found with a broken canary, ever
@@ -28,7 +31,10 @@ type Statistics struct {
 	// SecretMemoryFallbacks counts SecretMemory allocations that got
 	// ordinary pages instead (AllowFallback), ever.
 	SecretMemoryFallbacks int
-	MemlockLimit          uint64 // soft RLIMIT_MEMLOCK in bytes; MemlockUnlimited if none
+	// CompactBuffers counts live Buffers held in slots of the compact
+	// arena (Compact), counted in LiveBuffers too.
+	CompactBuffers int
+	MemlockLimit   uint64 // soft RLIMIT_MEMLOCK in bytes; MemlockUnlimited if none
 	// MemlockEnforced is false when the process may lock memory beyond
 	// MemlockLimit: it holds CAP_IPC_LOCK (root usually does), which the
 	// kernel checks before the limit.
@@ -48,7 +54,7 @@ const MemlockUnlimited = math.MaxUint64
 func Stats() Statistics {
 	s := Statistics{
 		LiveBuffers:           int(liveBuffers.Load()),
-		LockedBytes:           int(lockedBytes.Load()),
+		LockedBytes:           int(lockedBytes.Load()) + compactArenas.usage().locked,
 		UnlockedBuffers:       int(unlockedBuffers.Load()),
 		CachedRegions:         int(cachedRegions.Load()),
 		CanaryFailures:        int(canaryFailures.Load()),
@@ -57,6 +63,7 @@ func Stats() Statistics {
 		RekeyFailures:         int(rekeyFailures.Load()),
 		SecretMemoryBuffers:   int(secretBuffers.Load()),
 		SecretMemoryFallbacks: int(secretFallbacks.Load()),
+		CompactBuffers:        int(compactBuffers.Load()),
 		MemlockLimit:          memlockLimit(),
 		MemlockEnforced:       !canLockWithoutLimit(),
 	}

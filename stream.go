@@ -125,8 +125,9 @@ func readChunk(e *Enclave, p []byte) (k int, rest *Enclave, err error) {
 		}
 		return nil
 	})
-	// A purge wiped the chunk as it was read, or kept taking the key as
-	// the remainder was sealed again: either way the chunk is not read.
+	// Purges during the Read: one wiped the opened chunk (ErrDestroyed),
+	// or each seal of the remainder found its key purged until seal gave
+	// up (ErrCofferDestroyed).
 	if errors.Is(err, ErrDestroyed) || errors.Is(err, ErrCofferDestroyed) {
 		err = fmt.Errorf("%w: purged during Read: %w", ErrDecryption, err)
 	}

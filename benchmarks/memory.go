@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	peer "github.com/awnumar/memguard"
 	"github.com/securememory/memguard"
@@ -48,7 +49,9 @@ func processFootprint() (Footprint, error) {
 }
 
 // MeasureFootprint creates n live 32-byte secrets with the named library
-// ("ours" or "peer") and returns what they added. Run it in a fresh
+// ("ours", "compact" for ours with Compact(), or "peer") and returns what
+// they added: the handles, states, cleanup records and registry entries
+// included, as RSS. Run it in a fresh
 // process: earlier allocations would blur the numbers.
 func MeasureFootprint(lib string, n int) (Footprint, error) {
 	secret := bytes.Repeat([]byte{0x5a}, 32)
@@ -64,6 +67,12 @@ func MeasureFootprint(lib string, n int) (Footprint, error) {
 		switch lib {
 		case "ours":
 			b, err := memguard.NewBufferFromBytes(src)
+			if err != nil {
+				return Footprint{}, err
+			}
+			keepOurs = append(keepOurs, b)
+		case "compact":
+			b, err := memguard.NewBufferFromBytes(src, memguard.Compact())
 			if err != nil {
 				return Footprint{}, err
 			}
@@ -122,4 +131,43 @@ func MeasureCofferAndOpen() (cofferLocked int, openMappings, openLocked int64, e
 	post, err := processFootprint()
 	b.Destroy()
 	return cofferLocked, post.Mappings - pre.Mappings, post.LockedBytes - pre.LockedBytes, err
+}
+
+// CompactScale is the time of each phase of n live 32-byte compact
+// secrets: created (NewBufferFromBytes), each verified (Verify), then all
+// purged (Purge).
+type CompactScale struct {
+	Secrets               int
+	Create, Verify, Purge time.Duration
+}
+
+// MeasureCompactScale times the phases of CompactScale. Run it in a fresh
+// process, as MeasureFootprint.
+func MeasureCompactScale(n int) (CompactScale, error) {
+	sc := CompactScale{Secrets: n}
+	src := make([]byte, 32)
+	keep := make([]*memguard.Buffer, 0, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		src[0], src[1], src[2] = byte(i), byte(i>>8), byte(i>>16)
+		b, err := memguard.NewBufferFromBytes(src, memguard.Compact())
+		if err != nil {
+			memguard.Purge()
+			return sc, err
+		}
+		keep = append(keep, b)
+	}
+	sc.Create = time.Since(start)
+	start = time.Now()
+	for _, b := range keep {
+		if err := b.Verify(); err != nil {
+			memguard.Purge()
+			return sc, err
+		}
+	}
+	sc.Verify = time.Since(start)
+	start = time.Now()
+	memguard.Purge()
+	sc.Purge = time.Since(start)
+	return sc, nil
 }

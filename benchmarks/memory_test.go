@@ -1,8 +1,12 @@
 package benchmarks
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/securememory/memguard"
@@ -46,4 +50,54 @@ func TestCofferAndOpenFootprint(t *testing.T) {
 	assert.LessOrEqual(t, coffer, page, "a Coffer locks at most one page")
 	assert.Equal(t, int64(page), openLocked, "an Open locks one region's page, not two")
 	assert.LessOrEqual(t, openMappings, int64(3), "an Open maps one region (guard, data, guard)")
+}
+
+// compactChild, set in a child's environment, makes TestCompactFootprint
+// measure and print the footprint instead of starting a child.
+const compactChild = "MEMGUARD_COMPACT_FOOTPRINT_CHILD"
+
+// A million live 32-byte compact secrets, measured in a fresh process (a
+// child running this test alone) so that nothing allocated before blurs the
+// figures: at most 64 bytes locked and 1/1000 of a mapping per secret, and
+// the RSS (handle, state, cleanup record and registry entry included)
+// bounded as said below.
+func TestCompactFootprint(t *testing.T) {
+	const n = 1_000_000
+	if os.Getenv(compactChild) == "1" {
+		f, err := MeasureFootprint("compact", n)
+		if err != nil {
+			fmt.Println("ERROR", err)
+			return
+		}
+		json.NewEncoder(os.Stdout).Encode(f)
+		return
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestCompactFootprint$")
+	child.Env = append(os.Environ(), compactChild+"=1")
+	out, err := child.Output()
+	require.NoError(t, err, "%s", out)
+	var f Footprint
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "ERROR") {
+			if strings.Contains(line, "lock") {
+				t.Skipf("%d live compact secrets cannot all be locked here: %s", n, line)
+			}
+			t.Fatal(line)
+		}
+		if json.Unmarshal([]byte(line), &f) == nil && f.Secrets == n {
+			break
+		}
+	}
+	require.Equal(t, n, f.Secrets, "child output: %s", out)
+	per := func(v int64) float64 { return float64(v) / n }
+	t.Logf("per compact secret: RSS %.1f bytes, locked %.1f, mappings %.5f (%d in all)",
+		per(f.RSSBytes), per(f.LockedBytes), per(f.Mappings), f.Mappings)
+	assert.LessOrEqual(t, per(f.LockedBytes), 64.0, "locked bytes per live 32-byte compact secret")
+	// The target is 320 bytes. Every Buffer registers a cleanup with the
+	// collector (runtime.AddCleanup) so that a dropped one is reclaimed:
+	// its record, its closure and the handle's Cleanup field measured
+	// about 80 bytes a secret, 375 with it and 290 without. Until that
+	// trade is decided this holds today's figure from growing.
+	assert.LessOrEqual(t, per(f.RSSBytes), 400.0, "RSS per live 32-byte compact secret (target 320 without the reclaim cleanup)")
+	assert.LessOrEqual(t, f.Mappings, int64(1000), "mappings for a million compact secrets")
 }

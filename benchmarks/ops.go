@@ -42,6 +42,9 @@ var Ops = []Op{
 	{Name: "NewEnclave(1 MiB)", Target: 4, Bytes: mib, MinGBps: 2, Ours: oursSeal(mib), Peer: peerSeal(mib), Floor: sealFloor(mib)},
 	{Name: "Open+Destroy(1 MiB)", Target: 4, Bytes: mib, MinGBps: 2, Ours: oursOpen(mib), Peer: peerOpen(mib), Floor: openFloor(mib)},
 	{Name: "Purge with 1000 live buffers", Target: 2, Ours: OursPurge(1000), Peer: peerPurge},
+	// Compact() against the peer's ordinary NewBuffer: what a small secret
+	// costs in each library at its cheapest.
+	{Name: "NewBuffer(32, Compact())+Destroy vs NewBuffer(32)+Destroy", Target: 200, Ours: newDestroy(memguard.Compact()), Peer: peerNewDestroy},
 }
 
 // References are plain-Go baselines, measured once each.

@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/securememory/memguard"
@@ -30,6 +31,14 @@ var OptionOps = []OptionOp{
 		Option: readWith(memguard.NoAccessWhenIdle()), Ordinary: oursRead},
 	{Name: "Open+Destroy(32 B), SecretMemory()", MaxRatio: 1.5,
 		Option: openWith(32, memguard.SecretMemory()), Ordinary: oursOpen(32)},
+	{Name: "Open+Destroy(64 B), Compact()", MaxRatio: 0.5,
+		Option: openWith(64, memguard.Compact()), Ordinary: oursOpen(64)},
+	{Name: "WithData read 32 B, Compact()", MaxRatio: 1.1,
+		Option: readWith(memguard.Compact()), Ordinary: oursRead},
+	// Reported: wall time per operation with 2 goroutines allocating at
+	// once, against 1; near 0.5× where they do not wait for each other.
+	{Name: "NewBuffer(32, Compact())+Destroy, 2 goroutines vs 1 (wall time per op)",
+		Option: concurrentNewDestroy(2, memguard.Compact()), Ordinary: concurrentNewDestroy(1, memguard.Compact())},
 }
 
 func newDestroy(opts ...memguard.Option) func(b *testing.B) {
@@ -89,5 +98,29 @@ func openWith(size int, opts ...memguard.Option) func(b *testing.B) {
 			must(err)
 			must(buf.Destroy())
 		}
+	}
+}
+
+// concurrentNewDestroy is newDestroy split over goroutines running at
+// once; ns/op is wall time over all of them.
+func concurrentNewDestroy(goroutines int, opts ...memguard.Option) func(b *testing.B) {
+	return func(b *testing.B) {
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			n := b.N / goroutines
+			if g == 0 {
+				n += b.N % goroutines
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n {
+					buf, err := memguard.NewBuffer(32, opts...)
+					must(err)
+					must(buf.Destroy())
+				}
+			}()
+		}
+		wg.Wait()
 	}
 }

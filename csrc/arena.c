@@ -59,7 +59,9 @@ struct mg_shard {
 	struct {
 		mg_chunk *all, *open;
 		mg_chunk *spare;   /* the one empty chunk kept mapped */
-		size_t next_pages; /* bytes of the next chunk's slot pages */
+		size_t pages;     /* bytes of slot pages of the chunks in `all` */
+		size_t max_pages; /* the most a new chunk tries: CHUNK_MAX, or
+				   * what fitted the lock limit last */
 	} cls[MG_ARENA_CLASSES];
 	mg_arena_stats st;
 	size_t rnd_next;
@@ -151,23 +153,28 @@ static int release(struct mg_shard *sh, mg_chunk *c)
 	if (c->open)
 		link_out(&sh->cls[c->cls].open, c, OPEN);
 	link_out(&sh->cls[c->cls].all, c, ALL);
+	sh->cls[c->cls].pages -= c->map.pages_len;
 	return chunk_free(sh, c);
 }
 
 /*
- * A new empty chunk of class k for shard sh, its slot pages as near to
- * next_pages as the lock limit allows: a chunk that cannot be locked is
+ * A new empty chunk of class k for shard sh, as large as the class's chunks
+ * together plus a page (so sizes double, 1, 2, 4 ... pages, and start from
+ * one page again once the chunks are released), up to max_pages, and as
+ * near to that as the lock limit allows: a chunk that cannot be locked is
  * retried at half the size, down to one page, before MG_ELOCK.
  */
 static int chunk_new(struct mg_shard *sh, unsigned int k, mg_chunk **out)
 {
 	mg_arena *a = sh->arena;
 	size_t page = a->page, cap = (size_t)32 << k, stride = MG_CANARY_LEN + cap;
-	size_t len = sh->cls[k].next_pages, n, meta;
+	size_t len = sh->cls[k].pages + page, n, meta;
 	mg_map m;
 	mg_chunk *c;
 	int st, saved;
 
+	if (len > sh->cls[k].max_pages)
+		len = sh->cls[k].max_pages;
 	for (;;) {
 		st = mg_map_new(len, a->flags, &m);
 		if (st != MG_ELOCK || len == page)
@@ -204,11 +211,10 @@ static int chunk_new(struct mg_shard *sh, unsigned int k, mg_chunk **out)
 		errno = saved;
 		return MG_ERANDOM;
 	}
-	/* Grow by doubling; after a retry, start from the size that fitted. */
-	if (len == sh->cls[k].next_pages && len < CHUNK_MAX)
-		sh->cls[k].next_pages = 2 * len;
-	else if (len < sh->cls[k].next_pages)
-		sh->cls[k].next_pages = len;
+	/* After a retry, try no more than what fitted until trimmed. */
+	if (len < sh->cls[k].max_pages && len < sh->cls[k].pages + page)
+		sh->cls[k].max_pages = len;
+	sh->cls[k].pages += len;
 	link_in(&sh->cls[k].all, c, ALL);
 	link_in(&sh->cls[k].open, c, OPEN);
 	c->open = 1;
@@ -303,7 +309,7 @@ int mg_arena_new(unsigned flags, mg_arena **out)
 		a->shards[i].arena = a;
 		a->shards[i].rnd_next = sizeof a->shards[i].rnd;
 		for (k = 0; k < MG_ARENA_CLASSES; k++)
-			a->shards[i].cls[k].next_pages = a->page;
+			a->shards[i].cls[k].max_pages = CHUNK_MAX;
 	}
 	*out = a;
 	return MG_OK;
@@ -429,6 +435,30 @@ int mg_arena_free(mg_slot *s)
 	return st;
 }
 
+int mg_arena_trim(mg_arena *a)
+{
+	int st = MG_OK, saved = 0;
+
+	for (unsigned int s = 0; s < a->nshards; s++) {
+		struct mg_shard *sh = &a->shards[s];
+		(void)pthread_mutex_lock(&sh->mu);
+		for (unsigned int k = 0; k < MG_ARENA_CLASSES; k++) {
+			mg_chunk *c = sh->cls[k].spare;
+			sh->cls[k].spare = NULL;
+			/* only a spare can be empty: others go as they empty */
+			if (c != NULL && release(sh, c) != MG_OK) {
+				st = MG_EUNMAP;
+				saved = errno;
+			}
+			/* the lock limit may have room again */
+			sh->cls[k].max_pages = CHUNK_MAX;
+		}
+		(void)pthread_mutex_unlock(&sh->mu);
+	}
+	errno = saved;
+	return st;
+}
+
 static int chunk_verify(const mg_chunk *c)
 {
 	mg_slot s = {.cap = (uint16_t)c->cap};
@@ -464,6 +494,29 @@ int mg_arena_verify(mg_arena *a)
 		(void)pthread_mutex_unlock(&sh->mu);
 	}
 	return ok ? MG_OK : MG_ECANARY;
+}
+
+static int chunk_overlaps(const mg_chunk *c, uintptr_t p, size_t n)
+{
+	return c != NULL && p < (uintptr_t)c->map.base + c->map.map_len &&
+	       (uintptr_t)c->map.base < p + n;
+}
+
+int mg_arena_overlaps_range(mg_arena *a, uintptr_t p, size_t n)
+{
+	int hit = 0;
+
+	for (unsigned int s = 0; s < a->nshards && !hit; s++) {
+		struct mg_shard *sh = &a->shards[s];
+		(void)pthread_mutex_lock(&sh->mu);
+		for (unsigned int k = 0; k < MG_ARENA_CLASSES && !hit; k++) {
+			hit = chunk_overlaps(sh->cls[k].spare, p, n);
+			for (mg_chunk *c = sh->cls[k].all; c != NULL && !hit; c = c->link[ALL].next)
+				hit = chunk_overlaps(c, p, n);
+		}
+		(void)pthread_mutex_unlock(&sh->mu);
+	}
+	return hit;
 }
 
 int mg_arena_stats_get(mg_arena *a, mg_arena_stats *st)

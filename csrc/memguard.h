@@ -251,8 +251,15 @@ void mg_slot_wipe(const mg_slot *s);
  * slot is freed). MG_EINVAL if s is not a live slot; nothing changes then.
  * Thread-safe. */
 int mg_arena_free(mg_slot *s);
+/* Unmaps the empty chunk each shard keeps per class for reuse, wiped, and
+ * lets new chunks grow past a size the lock limit once refused again.
+ * Thread-safe. MG_EUNMAP if a chunk could not be unmapped (it is leaked). */
+int mg_arena_trim(mg_arena *a);
 /* Every canary, padding and free slot of the arena: MG_OK or MG_ECANARY. */
 int mg_arena_verify(mg_arena *a);
+/* 1 if the n bytes at address p overlap a chunk of the arena, else 0. An
+ * address, not a pointer: the caller may ask about any memory. */
+int mg_arena_overlaps_range(mg_arena *a, uintptr_t p, size_t n);
 /* Totals over the arena's shards, each read under its lock. */
 int mg_arena_stats_get(mg_arena *a, mg_arena_stats *st);
 /* Wipes every page the arena wrote, unmaps every chunk and frees a, whatever

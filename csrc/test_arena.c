@@ -141,6 +141,22 @@ static void test_layout(void)
 	CHECK(mg_arena_destroy(a) == MG_OK);
 }
 
+/* Whether memory belongs to the arena: its chunks, and nothing else. */
+static void test_overlaps(void)
+{
+	mg_arena *a = must_arena(MG_MAP_LOCK);
+	mg_slot s;
+	unsigned char local[16];
+
+	CHECK(mg_arena_overlaps_range(a, (uintptr_t)local, sizeof local) == 0);
+	CHECK(mg_arena_alloc(a, 24, &s) == MG_OK);
+	CHECK(mg_arena_overlaps_range(a, (uintptr_t)s.data, 1) == 1);
+	CHECK(mg_arena_overlaps_range(a, (uintptr_t)s.data + 8, 64) == 1);
+	CHECK(mg_arena_overlaps_range(a, (uintptr_t)local, sizeof local) == 0);
+	CHECK(mg_arena_free(&s) == MG_OK);
+	CHECK(mg_arena_destroy(a) == MG_OK);
+}
+
 static void test_invalid(void)
 {
 	mg_arena *a = must_arena(MG_MAP_LOCK);
@@ -302,6 +318,17 @@ static void test_growth_and_release(void)
 	}
 	live(a, &st);
 	CHECK(st.chunks == 1);
+	/* trim unmaps the spare, and the next chunk is one page again */
+	CHECK(mg_arena_trim(a) == MG_OK);
+	live(a, &st);
+	CHECK(st.chunks == 0 && st.locked == 0 && st.mapped == 0);
+	CHECK(mg_arena_alloc(a, 32, &s[0]) == MG_OK);
+	live(a, &st);
+	CHECK(st.chunks == 1 && st.locked == page);
+	/* a chunk holding a live slot is no spare: trim keeps it */
+	CHECK(mg_arena_trim(a) == MG_OK);
+	CHECK(live(a, &st) == 1 && st.chunks == 1);
+	CHECK(mg_arena_free(&s[0]) == MG_OK);
 	CHECK(mg_arena_destroy(a) == MG_OK);
 }
 
@@ -722,6 +749,7 @@ int main(void)
 	test_steal(); /* first: needs this thread and the next on two shards */
 	test_layout();
 	test_invalid();
+	test_overlaps();
 	test_overflow();
 	test_wipe_on_free();
 	test_growth_and_release();

@@ -26,9 +26,18 @@ func main() {
 	benchtime := flag.Duration("benchtime", 300*time.Millisecond, "time per measurement")
 	secrets := flag.Int("secrets", 10000, "live secrets for the memory measurement")
 	footprint := flag.String("footprint", "", "internal: measure one library's footprint and print it as JSON")
+	scale := flag.Int("compact-scale", 0, "internal: time that many compact secrets' phases and print them as JSON")
 	flag.Parse()
 	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
 		fail(err)
+	}
+	if *scale > 0 {
+		sc, err := benchmarks.MeasureCompactScale(*scale)
+		if err != nil {
+			fail(err)
+		}
+		json.NewEncoder(os.Stdout).Encode(sc)
+		return
 	}
 	if *footprint != "" {
 		f, err := benchmarks.MeasureFootprint(*footprint, *secrets)
@@ -188,7 +197,7 @@ func purgeScaling(rounds int) {
 func memory(n int) {
 	fmt.Printf("| %d live 32-byte secrets | RSS per secret | locked per secret | mappings per secret |\n", n)
 	fmt.Println("|---|---:|---:|---:|")
-	for _, lib := range []string{"ours", "peer"} {
+	for _, lib := range []string{"ours", "compact", "peer"} {
 		out, err := exec.Command(os.Args[0], "-footprint", lib, "-secrets", fmt.Sprint(n)).Output()
 		if err != nil {
 			fail(fmt.Errorf("footprint of %s: %v", lib, err))
@@ -207,6 +216,39 @@ func memory(n int) {
 	fmt.Printf("\nA Coffer locks %d bytes (target: at most one page, %d). One live Open result adds %d mappings and %d locked bytes (target: one region).\n",
 		coffer, os.Getpagesize(), openMaps, openLocked)
 	fmt.Println("Targets: RSS per live 32-byte secret ≤ 4.5 KiB.")
+	compactScale()
+}
+
+// compactScale measures a million live 32-byte compact secrets, each in a
+// fresh process: the footprint, then the time to create, verify and purge
+// them.
+func compactScale() {
+	const n = 1_000_000
+	out, err := exec.Command(os.Args[0], "-footprint", "compact", "-secrets", fmt.Sprint(n)).Output()
+	if err != nil {
+		fail(fmt.Errorf("compact footprint: %v", err))
+	}
+	var f benchmarks.Footprint
+	if err := json.Unmarshal(out, &f); err != nil {
+		fail(err)
+	}
+	out, err = exec.Command(os.Args[0], "-compact-scale", fmt.Sprint(n)).Output()
+	if err != nil {
+		fail(fmt.Errorf("compact scale: %v", err))
+	}
+	var sc benchmarks.CompactScale
+	if err := json.Unmarshal(out, &sc); err != nil {
+		fail(err)
+	}
+	per := func(v int64) float64 { return float64(v) / float64(f.Secrets) }
+	fmt.Printf("\n| %d live 32-byte compact secrets | measured | target |\n", n)
+	fmt.Println("|---|---:|---:|")
+	fmt.Printf("| locked per secret | %.1f B | ≤ 64 B |\n", per(f.LockedBytes))
+	fmt.Printf("| RSS per secret (handle, state, cleanup, registry included) | %.1f B | ≤ 320 B |\n", per(f.RSSBytes))
+	fmt.Printf("| mappings, all | %d | ≤ 1000 |\n", f.Mappings)
+	fmt.Printf("| create (NewBufferFromBytes) | %v | ≤ 1 s |\n", sc.Create.Round(time.Millisecond))
+	fmt.Printf("| verify each (Verify) | %v | ≤ 1 s |\n", sc.Verify.Round(time.Millisecond))
+	fmt.Printf("| purge all (Purge) | %v | ≤ 1 s |\n", sc.Purge.Round(time.Millisecond))
 }
 
 func nsPerOp(fn func(*testing.B)) float64 {
