@@ -49,11 +49,11 @@ type bufferState struct {
 
 	inWiped    bool     // wipedRange is in wipedMemory; under protMu
 	wipedRange memRange // the data Purge wiped under a user
-	region  *region // nil once freed, and for a compact Buffer; written under rw and protMu
-	data    []byte  // the secret, over C memory
-	size    int
-	freeErr error // from freeing: reported by the next Destroy
-	slot    int   // index in the registry, under its lock
+	region     *region  // nil once freed, and for a compact Buffer; written under rw and protMu
+	data       []byte   // the secret, over C memory
+	size       int
+	freeErr    error // from freeing: reported by the next Destroy
+	slot       int   // index in the registry, under its lock
 	// arenaSlot is a compact Buffer's memory, zero once freed (or for a
 	// Buffer that is not compact); freed under rw and protMu.
 	arenaSlot slot
