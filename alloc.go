@@ -160,15 +160,32 @@ func account(r *region, d int64) {
 // ordinary pages over the limit just the same).
 func (guardedRegions) alloc(size int, st storage) (*region, error) {
 	policy := LockPolicy(lockPolicy.Load())
-	if st.class == classSecret {
-		r, err := allocClass(size, classSecret, policy)
-		if err == nil || !st.fallback ||
-			!(errors.Is(err, errors.ErrUnsupported) || errors.Is(err, ErrMemoryLock) && policy != LockRequired) {
-			return r, err
-		}
+	if st.class != classSecret {
+		return allocClass(size, classOrdinary, policy)
+	}
+	r, err := allocClass(size, classSecret, policy)
+	if !fallsBack(err, st, policy) {
+		return r, err
+	}
+	r, err = allocClass(size, classOrdinary, policy)
+	return r, countFallback(err)
+}
+
+// fallsBack reports whether a refusal of secret memory is one that st lets
+// ordinary pages answer: secret memory unavailable, or over RLIMIT_MEMLOCK
+// under a policy that accepts unlocked memory (LockRequired would refuse
+// ordinary pages over the limit just the same).
+func fallsBack(err error, st storage, policy LockPolicy) bool {
+	return err != nil && st.fallback &&
+		(errors.Is(err, errors.ErrUnsupported) || errors.Is(err, ErrMemoryLock) && policy != LockRequired)
+}
+
+// countFallback counts a fallback to ordinary memory that succeeded.
+func countFallback(err error) error {
+	if err == nil {
 		secretFallbacks.Add(1)
 	}
-	return allocClass(size, classOrdinary, policy)
+	return err
 }
 
 // allocClass returns a region of class c under the policy, from the cache

@@ -133,7 +133,7 @@ func (s *bufferState) readChecked(fn func(data []byte) error) error {
 
 // withRevealed runs fn with a secluded Buffer readable. The caller holds rw
 // for reading.
-func (s *bufferState) withRevealed(fn func() error) error {
+func (s *bufferState) withRevealed(fn func() error) (err error) {
 	s.viewMu.Lock()
 	if s.viewers == 0 {
 		if err := s.protect(protRO); err != nil {
@@ -144,19 +144,19 @@ func (s *bufferState) withRevealed(fn func() error) error {
 	s.viewers++
 	s.viewMu.Unlock()
 
-	err := fn()
-
-	// The last reader out hides the pages. If the kernel refuses, they
-	// stay readable and recorded so (region.protect records only what
-	// the kernel did), and the next reader in finds them revealed and the
-	// next last one out tries again: no state claims idle pages hidden
-	// while they are not.
-	s.viewMu.Lock()
-	defer s.viewMu.Unlock()
-	if s.viewers--; s.viewers == 0 {
-		err = s.hideAfter(err)
-	}
-	return err
+	// The last reader out hides the pages, also when fn panics. If the
+	// kernel refuses, they stay readable and recorded so (region.protect
+	// records only what the kernel did), and the next reader in finds them
+	// revealed and the next last one out tries again: no state claims idle
+	// pages hidden while they are not.
+	defer func() {
+		s.viewMu.Lock()
+		defer s.viewMu.Unlock()
+		if s.viewers--; s.viewers == 0 {
+			err = s.hideAfter(err)
+		}
+	}()
+	return fn()
 }
 
 // hideAfter makes a secluded Buffer's pages inaccessible again after a use
@@ -181,7 +181,7 @@ func (s *bufferState) hide() error {
 	return s.hideAfter(nil)
 }
 
-func (s *bufferState) withDataMut(fn func(data []byte) error) error {
+func (s *bufferState) withDataMut(fn func(data []byte) error) (err error) {
 	if err := s.lock(); err != nil {
 		return err
 	}
@@ -190,17 +190,15 @@ func (s *bufferState) withDataMut(fn func(data []byte) error) error {
 		return ErrImmutable
 	}
 	// Writable first: a secluded Buffer's canary is not even readable
-	// before.
+	// before. Hidden again however the call ends, a panic in fn included.
+	defer func() { err = s.hideAfter(err) }()
 	if err := s.protect(protRW); err != nil {
-		return s.hideAfter(err)
+		return err
 	}
-	var err error
 	if s.compact && !s.arenaSlot.canaryIntact() || !s.compact && !s.canaryIntact() {
-		err = s.noteCanary(ErrCanaryCorrupt)
-	} else {
-		err = s.afterUse(fn(s.data))
+		return s.noteCanary(ErrCanaryCorrupt)
 	}
-	return s.hideAfter(err)
+	return s.afterUse(fn(s.data))
 }
 
 func (s *bufferState) freeze() error {
@@ -208,10 +206,14 @@ func (s *bufferState) freeze() error {
 		return err
 	}
 	defer s.unlock()
-	if !s.secluded { // a secluded Buffer's pages are hidden already
-		if err := s.protect(protRO); err != nil {
-			return err
-		}
+	// A secluded Buffer's pages are hidden when idle; after a hide the
+	// kernel refused, they are hidden now.
+	p := protRO
+	if s.secluded {
+		p = protNone
+	}
+	if err := s.protect(p); err != nil {
+		return err
 	}
 	s.frozen.Store(true)
 	return nil

@@ -360,16 +360,20 @@ func (st storage) sized(size int) (storage, error) {
 // slot, counted in LockFailures.
 func allocCompact(s *slot, size int, st storage) error {
 	policy := LockPolicy(lockPolicy.Load())
-	if st.class == classSecret {
-		err := s.allocRetry(size, mapSecret)
-		if err == nil || !st.fallback ||
-			!(errors.Is(err, errors.ErrUnsupported) || errors.Is(err, ErrMemoryLock) && policy != LockRequired) {
-			return s.accounted(err)
-		}
-		secretFallbacks.Add(1)
+	if st.class != classSecret {
+		return s.accounted(s.allocOrdinary(size, policy))
 	}
+	err := s.allocRetry(size, mapSecret)
+	if !fallsBack(err, st, policy) {
+		return s.accounted(err)
+	}
+	return s.accounted(countFallback(s.allocOrdinary(size, policy)))
+}
+
+// allocOrdinary makes s an ordinary slot under the policy.
+func (s *slot) allocOrdinary(size int, policy LockPolicy) error {
 	if policy == LockDisabled {
-		return s.accounted(s.alloc(size, 0))
+		return s.alloc(size, 0)
 	}
 	err := s.allocRetry(size, mapLock)
 	if errors.Is(err, ErrMemoryLock) {
@@ -378,7 +382,7 @@ func allocCompact(s *slot, size int, st storage) error {
 			err = s.alloc(size, 0)
 		}
 	}
-	return s.accounted(err)
+	return err
 }
 
 // allocRetry is alloc, tried again once the region cache is handed back

@@ -133,6 +133,12 @@ func (e *secretMemoryError) Error() string {
 		why = "a seccomp filter or security module forbids memfd_secret"
 	case syscall.EINVAL, syscall.EOPNOTSUPP:
 		why = "this kernel or architecture does not support memfd_secret"
+	case syscall.EMFILE, syscall.ENFILE:
+		why = "no file descriptor is left for memfd_secret (RLIMIT_NOFILE)"
+	default:
+		if e.errno != nil {
+			why = "the kernel refused to size or map the secret memory"
+		}
 	}
 	if e.errno == nil {
 		return why

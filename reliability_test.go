@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -822,4 +823,62 @@ func TestTrimmingACompactSource(t *testing.T) {
 		return nil
 	}), ErrDestroyed)
 	assert.ErrorIs(t, nbErr, ErrDestroyed, "a purged compact source is not copied")
+}
+
+// recovered runs f and reports whether it panicked.
+func recovered(f func()) (p any) {
+	defer func() { p = recover() }()
+	f()
+	return nil
+}
+
+// NoAccessWhenIdle: the pages are PROT_NONE whenever no call runs,
+// including after a callback panicked.
+func TestPanicInWithDataHidesThePages(t *testing.T) {
+	b, err := NewBufferRandom(32, NoAccessWhenIdle())
+	require.NoError(t, err)
+	defer b.Destroy()
+	require.Equal(t, protNone, b.region.protection())
+	p := recovered(func() {
+		b.WithData(func([]byte) error { panic("user bug") })
+	})
+	require.NotNil(t, p)
+	assert.Equal(t, protNone, b.region.protection(), "idle after a panicking WithData callback")
+	assert.Zero(t, b.viewers, "viewer count back to zero")
+	// And the window never closes again afterwards:
+	for i := 0; i < 3; i++ {
+		require.NoError(t, b.WithData(func([]byte) error { return nil }))
+	}
+	assert.Equal(t, protNone, b.region.protection(), "idle after later successful calls")
+}
+
+func TestPanicInWithDataMutHidesThePages(t *testing.T) {
+	b, err := NewBuffer(32, NoAccessWhenIdle())
+	require.NoError(t, err)
+	defer b.Destroy()
+	p := recovered(func() {
+		b.WithDataMut(func([]byte) error { panic("user bug") })
+	})
+	require.NotNil(t, p)
+	assert.Equal(t, protNone, b.region.protection(), "idle after a panicking WithDataMut callback")
+}
+
+// Freeze after a hide the kernel refused hides the pages, not leaving them
+// writable.
+func TestFreezeAfterAFailedHide(t *testing.T) {
+	b, err := NewBuffer(32, NoAccessWhenIdle())
+	require.NoError(t, err)
+	defer b.Destroy()
+	saved := protectPages
+	protectPages = func(p unsafe.Pointer, n uintptr, prot int) error {
+		if prot == protFlags[protNone] {
+			return syscall.ENOMEM
+		}
+		return saved(p, n, prot)
+	}
+	err = b.WithDataMut(func([]byte) error { return nil })
+	protectPages = saved
+	assert.ErrorIs(t, err, ErrProtection)
+	require.NoError(t, b.Freeze())
+	assert.NotEqual(t, protRW, b.region.protection(), "a frozen Buffer is not writable (Freeze: 'a write faults')")
 }

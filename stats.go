@@ -29,7 +29,9 @@ type Statistics struct {
 	// data pages are memfd_secret memory (SecretMemory).
 	SecretMemoryBuffers int
 	// SecretMemoryFallbacks counts SecretMemory allocations that got
-	// ordinary pages instead (AllowFallback), ever.
+	// ordinary pages instead (AllowFallback) and succeeded, ever: one per
+	// Buffer, and one for each of the scratch Buffers that
+	// NewBufferFromEntireReader grows through.
 	SecretMemoryFallbacks int
 	// CompactBuffers counts live Buffers held in slots of the compact
 	// arena (Compact), counted in LiveBuffers too.

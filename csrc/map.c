@@ -20,21 +20,29 @@ void mg_page_size_force(size_t page)
 }
 #endif
 
-/* The system's page size; 0 if sysconf fails, which POSIX rules out and
- * which makes every size invalid rather than guessing a page. */
-size_t mg_page_size(void)
+/* The kernel's page size, which mincore reports residency in; 0 if sysconf
+ * fails, which POSIX rules out and which makes every size invalid rather
+ * than guessing a page. */
+static size_t kernel_page(void)
 {
 	static size_t cached;
 
-#ifdef MG_FAULT_INJECTION
-	if (forced_page != 0)
-		return forced_page;
-#endif
 	if (cached == 0) {
 		long p = sysconf(_SC_PAGESIZE);
 		cached = p > 0 ? (size_t)p : 0;
 	}
 	return cached;
+}
+
+/* The page size regions are laid out with: the kernel's, or in a test
+ * build one forced larger. */
+size_t mg_page_size(void)
+{
+#ifdef MG_FAULT_INJECTION
+	if (forced_page != 0)
+		return forced_page;
+#endif
+	return kernel_page();
 }
 
 /* ENOMEM from mprotect or madvise means splitting the mapping needed more
@@ -110,16 +118,16 @@ static int map_secret(mg_map *m)
 {
 	int fd = sys_memfd_secret(), st = MG_OK, saved;
 
-	if (fd < 0) {
-		if (errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
-		    errno == EPERM)
-			return MG_EUNSUPPORTED;
-		return MG_ENOMEM;
-	}
+	/* Only a lack of memory is MG_ENOMEM, which the caller may cure by
+	 * handing memory back, and only the lock limit MG_ELOCK; anything
+	 * else (not built in, forbidden, out of descriptors) means secret
+	 * memory cannot be had now: MG_EUNSUPPORTED, errno saying why. */
+	if (fd < 0)
+		return errno == ENOMEM ? MG_ENOMEM : MG_EUNSUPPORTED;
 	if (sys_ftruncate(fd, m->pages_len) != 0)
-		st = MG_ENOMEM;
+		st = errno == ENOMEM ? MG_ENOMEM : MG_EUNSUPPORTED;
 	else if (sys_mmap_shared_fixed(m->pages, m->pages_len, fd) == MAP_FAILED)
-		st = errno == EAGAIN ? MG_ELOCK : MG_ENOMEM;
+		st = errno == EAGAIN ? MG_ELOCK : errno == ENOMEM ? MG_ENOMEM : MG_EUNSUPPORTED;
 	saved = errno;
 	/* The mapping holds the memory; a descriptor left open would be one
 	 * more way to reach it, so failing to close fails the mapping. */
@@ -210,7 +218,7 @@ void mg_wipe_touched(void *p, size_t n)
 {
 	unsigned char vec[1024];
 	unsigned char *start = p, *end = start + n, *a, *lo, *hi;
-	size_t page = mg_page_size(), npages, i;
+	size_t page = kernel_page(), npages, i;
 
 	if (n <= page || n < 64 * 1024) {
 		mg_wipe(p, n);

@@ -28,17 +28,18 @@
 enum mg_status {
 	MG_OK = 0,
 	MG_EINVAL,   /* size is zero, too large, or does not fit the region */
-	MG_ENOMEM,   /* mmap, malloc or a secret memory descriptor call refused */
+	MG_ENOMEM,   /* mmap or malloc refused, or secret memory for lack of memory */
 	MG_ELOCK,    /* mlock refused, or secret memory exceeds RLIMIT_MEMLOCK */
 	MG_EPROTECT, /* mprotect or madvise refused */
 	MG_ERANDOM,  /* the kernel's random source failed */
 	MG_ECANARY,  /* a canary or the padding before it was overwritten */
 	MG_EUNMAP,   /* munmap refused; the mapping is leaked */
-	/* Secret memory is not available here: memfd_secret failed with
-	 * ENOSYS (not in this kernel, or secretmem.enable=0), EINVAL or
-	 * EOPNOTSUPP, or EPERM (a seccomp or security-module filter, the only
-	 * source of EPERM for it); or this system has no memfd_secret at
-	 * all, which reports errno ENOSYS. */
+	/* Secret memory cannot be had here, for a reason other than memory
+	 * or the lock limit, which errno gives: ENOSYS (not in this kernel,
+	 * or secretmem.enable=0, or no memfd_secret on this system at all),
+	 * EINVAL or EOPNOTSUPP, EPERM (a seccomp or security-module filter),
+	 * EMFILE or ENFILE (no descriptor left), or another refusal of the
+	 * descriptor's size or mapping. */
 	MG_EUNSUPPORTED
 };
 
