@@ -318,7 +318,6 @@ func mapRegion(size int, flags mapFlags) (*region, error) {
 		return nil, err
 	}
 	lockedBytes.Add(int64(r.lockedBytes()))
-	ownMemory.add(r.dataPages())
 	return r, nil
 }
 
@@ -453,7 +452,6 @@ func unmapRegions(rs []*region) error {
 	n, locked := int64(len(rs)), int64(0)
 	for _, r := range rs {
 		locked += int64(r.lockedBytes())
-		ownMemory.remove(r.dataPages())
 	}
 	// Accounted after the unmap, so that the budgets never count as free
 	// what the kernel still holds.

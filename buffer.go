@@ -34,12 +34,12 @@ type Buffer struct {
 	// The state lives apart from the handle so that the registry, which
 	// Purge walks, holds the state and not the handle: an unreachable
 	// handle lets its cleanup wipe the state.
-	*bufferState
-	cleanup runtime.Cleanup
 	// A copy of the handle would share the state but not the cleanup,
 	// which frees the state when the original becomes unreachable: go vet
-	// reports copies.
+	// reports copies. First, since a zero-size last field would be padded.
 	_ [0]sync.Mutex
+	*bufferState
+	cleanup runtime.Cleanup
 }
 
 // newBuffer allocates the state for size bytes stored as st and wraps it
@@ -125,10 +125,12 @@ func newFrozenBuffer(size int, st storage, fill func([]byte) error) (*Buffer, er
 // error src is left as it was.
 //
 // src may be the data of another Buffer, handed in from its callback (the
-// way to trim a secret): it is copied and left as it is, since its owner
-// wipes it on Destroy; if Purge wiped that Buffer before or during the
-// copy, the result is ErrDestroyed, never a copy of zeros. Read-only
-// memory that is not a Buffer's gives ErrInvalidArgument.
+// way to trim a secret). A frozen Buffer's data, read-only, and a compact
+// Buffer's are copied and left as they are, since their owner wipes them
+// on Destroy; a mutable Buffer's writable data is wiped as any source is.
+// If Purge wiped that Buffer before or during the copy, the result is
+// ErrDestroyed, never a copy of zeros. Read-only memory that is not a
+// Buffer's gives ErrInvalidArgument.
 func NewBufferFromBytes(src []byte, opts ...Option) (*Buffer, error) {
 	st, err := storageFor(opts)
 	if err != nil {

@@ -44,16 +44,17 @@ type bufferState struct {
 	// compact: the memory is arenaSlot, not region (buffer_memory.go).
 	// Set at creation, before sharing.
 	compact bool
-	viewers int32 // readers inside a secluded Buffer, under viewMu; beside the flags, so the state fits a smaller size class
-	viewMu  sync.Mutex
+	inWiped bool  // memoryRange is in wipedMemory, put there by kill; under protMu
+	viewers int32 // readers inside a secluded Buffer, under viewMu
+	// index in the registry, under its lock. The 4-byte fields and the
+	// flags sit together so that the state fits a 160-byte size class.
+	slot   int32
+	viewMu sync.Mutex
 
-	inWiped    bool     // wipedRange is in wipedMemory; under protMu
-	wipedRange memRange // the data Purge wiped under a user
-	region     *region  // nil once freed, and for a compact Buffer; written under rw and protMu
-	data       []byte   // the secret, over C memory
-	size       int
-	freeErr    error // from freeing: reported by the next Destroy
-	slot       int   // index in the registry, under its lock
+	region  *region // nil once freed, and for a compact Buffer; written under rw and protMu
+	data    []byte  // the secret, over C memory
+	size    int
+	freeErr error // from freeing: reported by the next Destroy
 	// arenaSlot is a compact Buffer's memory, zero once freed (or for a
 	// Buffer that is not compact); freed under rw and protMu.
 	arenaSlot slot
@@ -348,7 +349,7 @@ func (s *bufferState) kill(batch []*region) []*region {
 	s.wiped.Store(true)
 	s.protMu.Lock()
 	if r, ok := s.memoryRange(); ok && !s.inWiped {
-		s.inWiped, s.wipedRange = true, r
+		s.inWiped = true
 		wipedMemory.add(r)
 	}
 	if s.region != nil {
@@ -365,12 +366,12 @@ func (s *bufferState) kill(batch []*region) []*region {
 // Buffer no longer touches it, so freeing it needs no lock.
 func (s *bufferState) detach() *region {
 	s.protMu.Lock()
+	if r, ok := s.memoryRange(); ok && s.inWiped {
+		s.inWiped = false
+		wipedMemory.remove(r)
+	}
 	r := s.region
 	s.region, s.data = nil, nil
-	if s.inWiped {
-		s.inWiped = false
-		wipedMemory.remove(s.wipedRange)
-	}
 	held := r != nil || s.releaseSlot()
 	s.protMu.Unlock()
 	if held {

@@ -46,9 +46,9 @@ var _ [64 - cofferSlots]struct{}
 // A Coffer that becomes unreachable without Destroy is destroyed by the
 // garbage collector and counted in Stats().Reclaimed.
 type Coffer struct {
-	*cofferState // nil in a zero Coffer
-	cleanup      runtime.Cleanup
 	_            [0]sync.Mutex // go vet reports copies, as for Buffer
+	*cofferState               // nil in a zero Coffer
+	cleanup      runtime.Cleanup
 }
 
 // cofferState is a Coffer apart from its handle. The set of live coffers,

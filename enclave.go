@@ -138,8 +138,8 @@ func currentKey() (*Coffer, error) {
 
 // NewEnclave encrypts src into a new Enclave, then wipes src. Empty src
 // gives ErrInvalidSize. On error src is left as it was. As with
-// NewBufferFromBytes, the data of a Buffer is sealed and left as it is,
-// and a source Purge wiped gives ErrDestroyed.
+// NewBufferFromBytes, a frozen or compact Buffer's data is sealed and left
+// as it is, and a source Purge wiped gives ErrDestroyed.
 func NewEnclave(src []byte) (*Enclave, error) {
 	e, err := seal(src)
 	if err != nil {

@@ -19,8 +19,7 @@ func (a memRange) overlaps(b memRange) bool { return a.start < b.end && b.start 
 // rangeSet finds the ranges that overlap a given one: each range is filed
 // under every granule (an aligned span of granuleSize bytes) it touches, so
 // a look-up reads one short list per granule of what it asks about.
-// Adding and removing cost one map update per granule; they happen when a
-// region is mapped or unmapped, never on a cached allocation.
+// Adding and removing cost one map update per granule.
 type rangeSet struct {
 	mu     sync.Mutex
 	byGran map[uintptr][]memRange
@@ -79,14 +78,24 @@ func (s *rangeSet) overlaps(r memRange) bool {
 	return false
 }
 
-var (
-	// ownMemory holds the data pages of every region mapped, live or
-	// cached: the memory a constructor must never wipe as a source.
-	ownMemory rangeSet
-	// wipedMemory holds the data of Buffers that Purge wiped under a user
-	// and that are not freed yet: a source read from there is zeros.
-	wipedMemory rangeSet
-)
+// wipedMemory holds the data of Buffers that Purge wiped under a user and
+// that are not freed yet: a source read from there is zeros. It is empty
+// but for the moments between such a Purge and the users' leaving.
+var wipedMemory rangeSet
+
+// ownsMemory reports whether r lies in the data of a live Buffer. It walks
+// the registry: it is for a rare path, never a hot one.
+func ownsMemory(r memRange) bool {
+	for _, s := range buffers.snapshot() {
+		s.protMu.Lock()
+		m, ok := s.memoryRange()
+		s.protMu.Unlock()
+		if ok && m.overlaps(r) {
+			return true
+		}
+	}
+	return false
+}
 
 func (r *region) dataPages() memRange {
 	return rangeOf(unsafe.Pointer(r.pages), uintptr(r.pages_len))

@@ -16,7 +16,7 @@ var buffers registry
 
 func (r *registry) add(b *bufferState) {
 	r.mu.Lock()
-	b.slot = len(r.states)
+	b.slot = int32(len(r.states))
 	r.states = append(r.states, b)
 	r.mu.Unlock()
 }

@@ -11,28 +11,30 @@ import (
 // wipeSource wipes the caller's copy of a secret that a constructor has
 // taken, called once the copy is made.
 //
-// A source in the library's own memory (the data of a Buffer, handed in
-// from its callback to trim a secret) is left as it is: its owner wipes it
-// on Destroy. If Purge wiped that Buffer before or during the copy, the
-// copy is zeros: ErrDestroyed.
+// If Purge wiped the Buffer the source lies in before or during the copy,
+// the copy is zeros: ErrDestroyed. A source in a compact Buffer is left as
+// it is (its owner wipes it on Destroy): its page is writable, since
+// neighbours share it, even when the Buffer is frozen.
 //
-// Other memory that cannot be written makes the wipe fault: the fault is
-// turned into a panic for this goroutine only and recovered, and the
-// result is ErrInvalidArgument.
+// Memory that cannot be written, such as a frozen Buffer's data handed in
+// from its callback, makes the wipe fault: the fault is turned into a
+// panic for this goroutine only and recovered. A Buffer's data is then
+// left to its owner; other read-only memory is ErrInvalidArgument. The
+// data of a mutable Buffer is writable, and wiped like any other source.
 func wipeSource(src []byte) (err error) {
 	if len(src) == 0 {
 		return nil
 	}
 	r := rangeOf(unsafe.Pointer(unsafe.SliceData(src)), uintptr(len(src)))
-	if ownMemory.overlaps(r) || compactArenas.overlaps(r) {
-		if wipedMemory.overlaps(r) {
-			return fmt.Errorf("%w: the source Buffer was purged", ErrDestroyed)
-		}
+	if wipedMemory.overlaps(r) {
+		return fmt.Errorf("%w: the source Buffer was purged", ErrDestroyed)
+	}
+	if compactArenas.overlaps(r) {
 		return nil
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		if recover() != nil {
+		if recover() != nil && !ownsMemory(r) {
 			err = fmt.Errorf("%w: the source is read-only memory that cannot be wiped; copy it into a writable slice first", ErrInvalidArgument)
 		}
 	}()
