@@ -7,6 +7,7 @@
 #endif
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/random.h> /* getrandom on Linux, getentropy on macOS */
 #include <sys/resource.h>
@@ -32,11 +33,17 @@ void mg_wipe(void *p, size_t n)
 
 int mg_is_zero(const void *p, size_t n)
 {
-	const volatile unsigned char *x = p;
-	unsigned int acc = 0;
-	size_t i;
+	const unsigned char *x = p;
+	uint64_t acc = 0, w;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++)
+	/* Words ORed together, which the compiler vectorises: as fast as
+	 * memcmp, without stopping at the first byte that differs. */
+	for (; i + sizeof w <= n; i += sizeof w) {
+		memcpy(&w, x + i, sizeof w);
+		acc |= w;
+	}
+	for (; i < n; i++)
 		acc |= x[i];
 	return acc == 0;
 }
