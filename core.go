@@ -103,7 +103,7 @@ var protFlags = [...]int{
 // protect sets the data pages' hardware protection, if it differs, and
 // records it for the core, which writes only to pages recorded writable.
 //
-// DESIGN §2 gives protection changes to the C core. They are made here, as
+// The C core owns the pages, but protection changes are made here, as
 // a raw system call (cgo_linux.go), because the Go scheduler treats every
 // cgo call as a system call: a goroutine that spends most of its time in
 // them, such as one opening and destroying enclaves in a loop, has its P

@@ -25,7 +25,7 @@ import (
 // way: one atomic add each), and leaves even if the caller's function
 // panics (a deferred unlock, in a call of its own, since Go inlines no
 // function that defers); a destroyed buffer must be refused; and the
-// canary next to the data is compared on every access (DESIGN §3), before
+// canary next to the data is compared on every access (docs/DESIGN.md, layout), before
 // the caller's function reads the data.
 func readFloor(b *testing.B) {
 	var mu sync.RWMutex

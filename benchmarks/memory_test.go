@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The memory targets of DESIGN §5 are not timings, so they are tested here
+// The memory targets are not timings, so they are tested here
 // as well as reported by `make bench`. MeasureFootprint needs a process
 // that holds no buffers and no cached regions: this package's test binary
 // allocates nothing else, and each test purges first (for -count > 1).

@@ -1,5 +1,6 @@
 // Package benchmarks measures memguard against github.com/awnumar/memguard
-// (the peer) side by side, in one process, on the operations of DESIGN §5.
+// (the peer) side by side, in one process, on the operations the project
+// sets targets for (docs/DESIGN.md).
 package benchmarks
 
 import (
@@ -31,7 +32,7 @@ type Op struct {
 
 const mib = 1 << 20
 
-// Ops are the rows of DESIGN §5.
+// Ops are the compared operations, each with its target ratio.
 var Ops = []Op{
 	{Name: "NewBuffer(32)+Destroy", Target: 30, Ours: oursNewDestroy, Peer: peerNewDestroy},
 	{Name: "1000 live NewBuffer(32), destroy all", Target: 1.5, Ours: oursThousand, Peer: peerThousand},

@@ -1,6 +1,6 @@
 // Package securememory provides the contract of Asherah's Go securememory
 // package on top of memguard, so that envelope-encryption code written
-// against it can switch with a small shim (see the README).
+// against it can switch with a small shim (see docs/GUIDE.md).
 //
 // A Secret is a memguard Buffer that is frozen and, while no WithBytes call
 // is running, inaccessible (PROT_NONE): a stray read of it faults instead of

@@ -24,7 +24,7 @@ type asherahFactory interface {
 	CreateRandom(size int) (asherahSecret, error)
 }
 
-// The adapter from the README.
+// The adapter from docs/GUIDE.md.
 type factory struct{ securememory.Factory }
 
 func (f *factory) New(b []byte) (asherahSecret, error) { return nilSafe(f.Factory.New(b)) }

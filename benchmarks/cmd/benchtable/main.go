@@ -1,6 +1,6 @@
 // Command benchtable runs the side-by-side benchmarks against
 // github.com/awnumar/memguard and prints one table: our time, the peer's,
-// the ratio, and the target of DESIGN §5. Libraries alternate within each
+// the ratio, and the project's target. Libraries alternate within each
 // round, and each cell is the median of the rounds. Run it with
 // `make bench`.
 package main
@@ -123,7 +123,7 @@ func meets(op benchmarks.Op, ratio, gbps float64) bool {
 	return ratio >= op.Target && gbps >= op.MinGBps
 }
 
-// target is op's target as DESIGN §5 writes it.
+// target is op's target as docs/DESIGN.md writes it.
 func target(op benchmarks.Op) string {
 	t := fmt.Sprintf("≥ %g×", op.Target)
 	if op.MinGBps > 0 {
