@@ -251,20 +251,27 @@ const (
 // and with releases elsewhere kept out of the cache meanwhile. It gives up
 // at once when nothing was drained and nothing is being released: a limit
 // that live secrets alone fill fails as fast as a syscall.
-func mapUnderPressure(size int, flags mapFlags) (*region, error) {
+func mapUnderPressure(size int, flags mapFlags) (r *region, err error) {
+	err = retryForRoom(regionPagesFor(size), func() (err error) {
+		r, err = mapRegion(size, flags)
+		return err
+	})
+	return r, err
+}
+
+// retryForRoom runs try, which the kernel refused for room, again and again
+// as mapUnderPressure says, for an allocation of need bytes of pages.
+func retryForRoom(need int, try func() error) error {
 	lockPressure.Add(1)
 	defer lockPressure.Add(-1)
-	var (
-		r   *region
-		err error
-	)
+	var err error
 	for i := 0; i < pressureRetries; i++ {
 		done := released.Load()
 		drained := drainCache()
-		if r, err = mapRegion(size, flags); !refusedForRoom(err) {
+		if err = try(); !refusedForRoom(err) {
 			break
 		}
-		if drained == 0 && releasing.Load() == 0 && released.Load() == done && !lockRoomExpected(size) {
+		if drained == 0 && releasing.Load() == 0 && released.Load() == done && !lockRoomExpected(need) {
 			break
 		}
 		if i < pressureYields {
@@ -273,15 +280,15 @@ func mapUnderPressure(size int, flags mapFlags) (*region, error) {
 			time.Sleep(pressureSleep)
 		}
 	}
-	return r, err
+	return err
 }
 
 // lockRoomExpected reports whether, by the library's own count of locked
-// bytes, the limit has room for size: then a refusal can only be pages
-// another goroutine is mapping or unmapping this instant.
-func lockRoomExpected(size int) bool {
+// bytes, the limit has room for need more: then a refusal can only be
+// pages another goroutine is mapping or unmapping this instant.
+func lockRoomExpected(need int) bool {
 	limit := memlockLimit()
-	return limit != MemlockUnlimited && uint64(lockedBytes.Load())+uint64(regionPagesFor(size)) <= limit
+	return limit != MemlockUnlimited && uint64(lockedBytes.Load())+uint64(need) <= limit
 }
 
 // The library's regions leave a sixteenth of vm.max_map_count to the rest

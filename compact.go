@@ -385,12 +385,13 @@ func (s *slot) allocOrdinary(size int, policy LockPolicy) error {
 	return err
 }
 
-// allocRetry is alloc, tried again once the region cache is handed back
-// if the kernel refused a lock or a mapping.
+// allocRetry is alloc, tried again as regions are, with the cache handed
+// back, if the kernel refused a lock or a mapping: a new chunk needs at
+// least a page.
 func (s *slot) allocRetry(size int, flags mapFlags) error {
 	err := s.alloc(size, flags)
-	if (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)) && drainCache() > 0 {
-		err = s.alloc(size, flags)
+	if refusedForRoom(err) {
+		err = retryForRoom(int(pageSize), func() error { return s.alloc(size, flags) })
 	}
 	return err
 }

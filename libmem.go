@@ -4,6 +4,7 @@ package memguard
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -16,63 +17,44 @@ func rangeOf(p unsafe.Pointer, n uintptr) memRange {
 
 func (a memRange) overlaps(b memRange) bool { return a.start < b.end && b.start < a.end }
 
-// rangeSet finds the ranges that overlap a given one: each range is filed
-// under every granule (an aligned span of granuleSize bytes) it touches, so
-// a look-up reads one short list per granule of what it asks about.
-// Adding and removing cost one map update per granule.
+// rangeSet is a small set of ranges. It is empty but for moments, so a
+// look-up first reads one atomic count and takes no lock.
 type rangeSet struct {
 	mu     sync.Mutex
-	byGran map[uintptr][]memRange
-}
-
-const granuleSize = 1 << 20
-
-func granules(r memRange) (first, last uintptr) {
-	return r.start / granuleSize, (r.end - 1) / granuleSize
+	n      atomic.Int32
+	ranges []memRange
 }
 
 func (s *rangeSet) add(r memRange) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.byGran == nil {
-		s.byGran = make(map[uintptr][]memRange)
-	}
-	first, last := granules(r)
-	for g := first; g <= last; g++ {
-		s.byGran[g] = append(s.byGran[g], r)
-	}
+	s.ranges = append(s.ranges, r)
+	s.n.Store(int32(len(s.ranges)))
 }
 
 func (s *rangeSet) remove(r memRange) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	first, last := granules(r)
-	for g := first; g <= last; g++ {
-		list := s.byGran[g]
-		for i := range list {
-			if list[i] == r {
-				list[i] = list[len(list)-1]
-				list = list[:len(list)-1]
-				break
-			}
-		}
-		if len(list) == 0 {
-			delete(s.byGran, g)
-		} else {
-			s.byGran[g] = list
+	for i := range s.ranges {
+		if s.ranges[i] == r {
+			last := len(s.ranges) - 1
+			s.ranges[i] = s.ranges[last]
+			s.ranges = s.ranges[:last]
+			break
 		}
 	}
+	s.n.Store(int32(len(s.ranges)))
 }
 
 func (s *rangeSet) overlaps(r memRange) bool {
+	if s.n.Load() == 0 {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	first, last := granules(r)
-	for g := first; g <= last; g++ {
-		for _, x := range s.byGran[g] {
-			if x.overlaps(r) {
-				return true
-			}
+	for _, x := range s.ranges {
+		if x.overlaps(r) {
+			return true
 		}
 	}
 	return false
