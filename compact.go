@@ -72,6 +72,9 @@ type arenaSet struct {
 	// Each a *C.mg_arena, nil until made; loaded and stored atomically.
 	// (An atomic.Pointer cannot hold cgo's incomplete struct type.)
 	arenas [numArenaKinds]unsafe.Pointer
+	// Each arena's span (a *C.mg_span), stored before the arena: the
+	// addresses that hold all its chunks, read without a cgo call.
+	spans [numArenaKinds]unsafe.Pointer
 }
 
 // arenaKind is how an arena's chunks are mapped.
@@ -125,6 +128,7 @@ func (set *arenaSet) get(flags mapFlags) (*C.mg_arena, error) {
 	if st != C.MG_OK {
 		return nil, statusError(st, errno, 0)
 	}
+	atomic.StorePointer(&set.spans[k], unsafe.Pointer(C.mg_arena_span(a)))
 	atomic.StorePointer(&set.arenas[k], unsafe.Pointer(a))
 	return a, nil
 }
@@ -135,10 +139,14 @@ func (set *arenaSet) get(flags mapFlags) (*C.mg_arena, error) {
 func (set *arenaSet) destroy() error {
 	set.mu.Lock()
 	defer set.mu.Unlock()
-	return set.each(func(p *unsafe.Pointer) (C.int, error) {
+	err := set.each(func(p *unsafe.Pointer) (C.int, error) {
 		st, errno := C.mg_arena_destroy((*C.mg_arena)(atomic.SwapPointer(p, nil)))
 		return st, errno
 	})
+	for k := range set.spans {
+		atomic.StorePointer(&set.spans[k], nil)
+	}
+	return err
 }
 
 // trim unmaps the empty chunk each arena shard keeps per class for reuse,
@@ -433,13 +441,25 @@ func (s *slot) span() memRange {
 }
 
 // overlaps reports whether r overlaps a chunk of any arena: memory of the
-// library's that a constructor must not wipe.
+// library's that a constructor must not wipe. Memory outside an arena's
+// span, such as the Go heap, is told apart without a cgo call.
 func (set *arenaSet) overlaps(r memRange) bool {
 	for k := range set.arenas {
 		a := atomic.LoadPointer(&set.arenas[k])
-		if a != nil && C.mg_arena_overlaps_range((*C.mg_arena)(a), C.uintptr_t(r.start), C.size_t(r.end-r.start)) != 0 {
+		if a == nil || !set.spanMeets(k, r) {
+			continue
+		}
+		if C.mg_arena_overlaps_range((*C.mg_arena)(a), C.uintptr_t(r.start), C.size_t(r.end-r.start)) != 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// spanMeets reports whether r meets the span of arena k, which is made.
+func (set *arenaSet) spanMeets(k int, r memRange) bool {
+	sp := (*C.mg_span)(atomic.LoadPointer(&set.spans[k]))
+	lo := atomic.LoadUintptr((*uintptr)(unsafe.Pointer(&sp.lo)))
+	hi := atomic.LoadUintptr((*uintptr)(unsafe.Pointer(&sp.hi)))
+	return r.start < hi && lo < r.end
 }

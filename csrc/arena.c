@@ -70,6 +70,7 @@ struct mg_shard {
 };
 
 struct mg_arena {
+	mg_span span;         /* first: mg_arena_span's answer points here */
 	size_t page;
 	unsigned flags;       /* mg_map_new's, for every chunk */
 	unsigned int nshards; /* a power of two */
@@ -158,6 +159,24 @@ static int release(struct mg_shard *sh, mg_chunk *c)
 }
 
 /*
+ * Widens sp to cover m. Shards map chunks concurrently, so each bound moves
+ * by compare-and-swap, lo only down and hi only up.
+ */
+static void widen_span(mg_span *sp, const mg_map *m)
+{
+	uintptr_t lo = (uintptr_t)m->base, hi = lo + m->map_len;
+	uintptr_t cur = __atomic_load_n(&sp->lo, __ATOMIC_RELAXED);
+
+	while (lo < cur && !__atomic_compare_exchange_n(&sp->lo, &cur, lo, 1,
+			__ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+	cur = __atomic_load_n(&sp->hi, __ATOMIC_RELAXED);
+	while (hi > cur && !__atomic_compare_exchange_n(&sp->hi, &cur, hi, 1,
+			__ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+/*
  * A new empty chunk of class k for shard sh, as large as the class's chunks
  * together plus a page (so sizes double, 1, 2, 4 ... pages, and start from
  * one page again once the chunks are released), up to max_pages, and as
@@ -215,6 +234,7 @@ static int chunk_new(struct mg_shard *sh, unsigned int k, mg_chunk **out)
 	if (len < sh->cls[k].max_pages && len < sh->cls[k].pages + page)
 		sh->cls[k].max_pages = len;
 	sh->cls[k].pages += len;
+	widen_span(&a->span, &m);
 	link_in(&sh->cls[k].all, c, ALL);
 	link_in(&sh->cls[k].open, c, OPEN);
 	c->open = 1;
@@ -294,6 +314,7 @@ int mg_arena_new(unsigned flags, mg_arena **out)
 	a = sys_calloc(1, sizeof *a + n * sizeof a->shards[0]);
 	if (a == NULL)
 		return MG_ENOMEM;
+	a->span.lo = UINTPTR_MAX; /* empty: no address is inside */
 	a->page = page;
 	a->flags = flags;
 	a->nshards = n;
@@ -502,9 +523,18 @@ static int chunk_overlaps(const mg_chunk *c, uintptr_t p, size_t n)
 	       (uintptr_t)c->map.base < p + n;
 }
 
+const mg_span *mg_arena_span(const mg_arena *a)
+{
+	return &a->span;
+}
+
 int mg_arena_overlaps_range(mg_arena *a, uintptr_t p, size_t n)
 {
 	int hit = 0;
+
+	if (p >= __atomic_load_n(&a->span.hi, __ATOMIC_ACQUIRE) ||
+	    p + n <= __atomic_load_n(&a->span.lo, __ATOMIC_ACQUIRE))
+		return 0;
 
 	for (unsigned int s = 0; s < a->nshards && !hit; s++) {
 		struct mg_shard *sh = &a->shards[s];

@@ -261,6 +261,18 @@ int mg_arena_verify(mg_arena *a);
 /* 1 if the n bytes at address p overlap a chunk of the arena, else 0. An
  * address, not a pointer: the caller may ask about any memory. */
 int mg_arena_overlaps_range(mg_arena *a, uintptr_t p, size_t n);
+/*
+ * The addresses [lo, hi) cover every chunk the arena has mapped: it only
+ * widens, never narrows, as chunks come and go. A range outside it overlaps
+ * no chunk, which a caller can tell without a call or a lock by reading
+ * both bounds atomically (__atomic_load_n, or sync/atomic from Go) through
+ * the pointer mg_arena_span returns, valid while the arena lives. An empty
+ * arena's span has lo = UINTPTR_MAX and hi = 0.
+ */
+typedef struct mg_span {
+	uintptr_t lo, hi;
+} mg_span;
+const mg_span *mg_arena_span(const mg_arena *a);
 /* Totals over the arena's shards, each read under its lock. */
 int mg_arena_stats_get(mg_arena *a, mg_arena_stats *st);
 /* Wipes every page the arena wrote, unmaps every chunk and frees a, whatever

@@ -145,15 +145,32 @@ static void test_layout(void)
 static void test_overlaps(void)
 {
 	mg_arena *a = must_arena(MG_MAP_LOCK);
+	const mg_span *sp = mg_arena_span(a);
 	mg_slot s;
 	unsigned char local[16];
+	uintptr_t lo, hi, d;
 
+	/* empty: the span holds no address */
+	CHECK(sp->lo == UINTPTR_MAX && sp->hi == 0);
 	CHECK(mg_arena_overlaps_range(a, (uintptr_t)local, sizeof local) == 0);
 	CHECK(mg_arena_alloc(a, 24, &s) == MG_OK);
+	CHECK(sp->lo <= (uintptr_t)s.data && (uintptr_t)s.data + 24 <= sp->hi);
 	CHECK(mg_arena_overlaps_range(a, (uintptr_t)s.data, 1) == 1);
 	CHECK(mg_arena_overlaps_range(a, (uintptr_t)s.data + 8, 64) == 1);
 	CHECK(mg_arena_overlaps_range(a, (uintptr_t)local, sizeof local) == 0);
+	/* just outside the span, and just inside at either end */
+	CHECK(mg_arena_overlaps_range(a, sp->lo - 16, 16) == 0);
+	CHECK(mg_arena_overlaps_range(a, sp->hi, 16) == 0);
+	CHECK(mg_arena_overlaps_range(a, sp->lo - 16, 17) == 1);
+	CHECK(mg_arena_overlaps_range(a, sp->hi - 1, 16) == 1);
+	d = (uintptr_t)s.data;
 	CHECK(mg_arena_free(&s) == MG_OK);
+	/* the span never narrows, though the chunk is gone */
+	lo = sp->lo;
+	hi = sp->hi;
+	CHECK(mg_arena_trim(a) == MG_OK);
+	CHECK(sp->lo == lo && sp->hi == hi);
+	CHECK(mg_arena_overlaps_range(a, d, 1) == 0);
 	CHECK(mg_arena_destroy(a) == MG_OK);
 }
 
