@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // bufferState is everything a Buffer is, apart from its handle: the locks,
@@ -44,17 +45,21 @@ type bufferState struct {
 	// compact: the memory is arenaSlot, not region (buffer_memory.go).
 	// Set at creation, before sharing.
 	compact bool
-	inWiped bool  // memoryRange is in wipedMemory, put there by kill; under protMu
-	viewers int32 // readers inside a secluded Buffer, under viewMu
-	// index in the registry, under its lock. The 4-byte fields and the
-	// flags sit together so that the state fits a 160-byte size class.
-	slot   int32
-	viewMu sync.Mutex
+	inWiped bool // memoryRange is in wipedMemory, put there by kill; under protMu
+	// The registry's shard, set when registered and never changed, and
+	// the index in it, written under the shard's lock. The 4-byte fields
+	// and the flags sit together, and the data is a pointer and size
+	// rather than a slice, so that the state fits a 128-byte size class.
+	shard   uint8
+	viewers int32 // readers inside a secluded Buffer, under protMu
+	slot    int32
 
-	region  *region // nil once freed, and for a compact Buffer; written under rw and protMu
-	data    []byte  // the secret, over C memory
-	size    int
-	freeErr error // from freeing: reported by the next Destroy
+	region *region        // nil once freed, and for a compact Buffer; written under rw and protMu
+	data   unsafe.Pointer // the secret's first byte, in C memory; nil once freed
+	size   int
+	// freeErr is what freeing found, reported by the next Destroy; nil
+	// if it found nothing. A pointer, since it is almost always nil.
+	freeErr *error
 	// arenaSlot is a compact Buffer's memory, zero once freed (or for a
 	// Buffer that is not compact); freed under rw and protMu.
 	arenaSlot slot
@@ -70,7 +75,7 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 		return err
 	}
 	defer s.unlock()
-	if err := fill(s.data); err != nil {
+	if err := fill(s.bytes()); err != nil {
 		return err
 	}
 	rest := protRO
@@ -129,32 +134,35 @@ func (s *bufferState) readChecked(fn func(data []byte) error) error {
 	} else if !s.canaryIntact() {
 		return s.noteCanary(ErrCanaryCorrupt)
 	}
-	return fn(s.data)
+	return fn(s.bytes())
 }
 
 // withRevealed runs fn with a secluded Buffer readable. The caller holds rw
 // for reading.
 func (s *bufferState) withRevealed(fn func() error) (err error) {
-	s.viewMu.Lock()
+	s.protMu.Lock()
 	if s.viewers == 0 {
-		if err := s.protect(protRO); err != nil {
-			s.viewMu.Unlock()
+		if err := s.region.protect(protRO); err != nil {
+			s.protMu.Unlock()
 			return err
 		}
 	}
 	s.viewers++
-	s.viewMu.Unlock()
+	s.protMu.Unlock()
 
 	// The last reader out hides the pages, also when fn panics. If the
 	// kernel refuses, they stay readable and recorded so (region.protect
 	// records only what the kernel did), and the next reader in finds them
 	// revealed and the next last one out tries again: no state claims idle
-	// pages hidden while they are not.
+	// pages hidden while they are not. A secluded Buffer is never compact,
+	// and its region stays while a reader holds rw.
 	defer func() {
-		s.viewMu.Lock()
-		defer s.viewMu.Unlock()
+		s.protMu.Lock()
+		defer s.protMu.Unlock()
 		if s.viewers--; s.viewers == 0 {
-			err = s.hideAfter(err)
+			if herr := s.region.protect(protNone); err == nil {
+				err = herr
+			}
 		}
 	}()
 	return fn()
@@ -199,7 +207,7 @@ func (s *bufferState) withDataMut(fn func(data []byte) error) (err error) {
 	if s.compact && !s.arenaSlot.canaryIntact() || !s.compact && !s.canaryIntact() {
 		return s.noteCanary(ErrCanaryCorrupt)
 	}
-	return s.afterUse(fn(s.data))
+	return s.afterUse(fn(s.bytes()))
 }
 
 func (s *bufferState) freeze() error {
@@ -260,8 +268,10 @@ func (s *bufferState) destroy() error {
 	s.live.Store(false)
 	s.rw.Lock()
 	s.release()
-	err := s.freeErr
-	s.freeErr = nil
+	var err error
+	if s.freeErr != nil {
+		err, s.freeErr = *s.freeErr, nil
+	}
 	s.rw.Unlock()
 	s.holders.Add(-1) // nothing left for a reaper: the region is gone
 	return err
@@ -328,7 +338,7 @@ func (s *bufferState) reap() {
 // release frees the region once. The caller holds rw for writing.
 func (s *bufferState) release() {
 	if r := s.detach(); r != nil {
-		s.freeErr = s.noteCanary(releaseRegion(r))
+		s.noteFree(releaseRegion(r))
 	}
 }
 
@@ -378,6 +388,24 @@ func (s *bufferState) detach() *region {
 		buffers.remove(s)
 	}
 	return r
+}
+
+// bytes is the secret, over C memory, or nil once freed. The caller holds
+// rw.
+func (s *bufferState) bytes() []byte {
+	if s.data == nil {
+		return nil
+	}
+	return unsafe.Slice((*byte)(s.data), s.size)
+}
+
+// noteFree keeps what freeing the memory found, if anything, for the next
+// Destroy to report, and counts a canary failure. The caller holds rw for
+// writing.
+func (s *bufferState) noteFree(err error) {
+	if err = s.noteCanary(err); err != nil {
+		s.freeErr = &err
+	}
 }
 
 // canaryIntact compares a region's canary bytes next to the data: two word

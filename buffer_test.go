@@ -360,7 +360,7 @@ func TestRegistryRemovesFromMiddle(t *testing.T) {
 		assert.Equal(t, i != 1 && i != 3, contains(live, b.bufferState), "buffer %d", i)
 	}
 	for _, b := range live {
-		assert.Same(t, b, buffers.states[b.slot], "slot index is consistent")
+		assert.Same(t, b, buffers.entry(b), "slot index is consistent")
 	}
 	for _, b := range bufs {
 		require.NoError(t, b.Destroy())

@@ -193,7 +193,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	if err := s.noteCanary(s.verifyMemory()); err != nil {
 		return nil, s.hideAfter(err)
 	}
-	e, err := seal(s.data)
+	e, err := seal(s.bytes())
 	if err != nil && !s.live.Load() {
 		// A Purge took the key during the seal, and this Buffer with it.
 		err = ErrDestroyed
