@@ -404,7 +404,8 @@ func (s *bufferState) bytes() []byte {
 // writing.
 func (s *bufferState) noteFree(err error) {
 	if err = s.noteCanary(err); err != nil {
-		s.freeErr = &err
+		s.freeErr = new(error) // only here, so that err itself stays on the stack
+		*s.freeErr = err
 	}
 }
 

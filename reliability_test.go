@@ -512,6 +512,36 @@ func TestDestroyedBufferIsNotCountedAsReclaimed(t *testing.T) {
 	assert.Equal(t, base, Stats().Reclaimed)
 }
 
+// A copy of a handle (which go vet reports, but a program may still make)
+// shares the state: destroying the copy destroys the
+// Buffer, and neither the copy nor the original, once dropped, makes the
+// finalizer free anything twice or count a reclaim.
+func TestCopiedHandleDestroysOnce(t *testing.T) {
+	base := Stats()
+	func() {
+		for _, compact := range []bool{false, true} {
+			var opts []Option
+			if compact {
+				opts = append(opts, Compact())
+			}
+			b, err := NewBufferFromBytes([]byte("copied handle"), opts...)
+			require.NoError(t, err)
+			var c Buffer // a copy on the stack, as *b would make
+			c.bufferState = b.bufferState
+			require.NoError(t, c.Destroy())
+			assert.False(t, b.Alive())
+			assert.ErrorIs(t, b.WithData(func([]byte) error { return nil }), ErrDestroyed)
+			require.NoError(t, b.Destroy())
+		}
+	}()
+	for range 3 {
+		runtime.GC()
+	}
+	after := Stats()
+	assert.Equal(t, base.Reclaimed, after.Reclaimed)
+	assert.Equal(t, base.LiveBuffers, after.LiveBuffers)
+}
+
 // A failed re-key neither ends the background loop nor goes unnoticed.
 func TestRekeyLoopSurvivesFailures(t *testing.T) {
 	var failing atomic.Int32

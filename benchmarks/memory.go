@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,18 +51,28 @@ func processFootprint() (Footprint, error) {
 
 // MeasureFootprint creates n live 32-byte secrets with the named library
 // ("ours", "compact" for ours with Compact(), or "peer") and returns what
-// they added: the handles, states, cleanup records and registry entries
-// included, as RSS. Run it in a fresh
-// process: earlier allocations would blur the numbers.
+// the library added for them: the handles, states, cleanup records and
+// registry entries included, as RSS; the caller's slice of handles not.
+// Run it in a fresh process: earlier allocations would blur the numbers.
 func MeasureFootprint(lib string, n int) (Footprint, error) {
 	secret := bytes.Repeat([]byte{0x5a}, 32)
+	src := make([]byte, len(secret)) // reused: both libraries wipe it
+	// The caller's own slice of handles is made, and its pages touched,
+	// before the first reading: it is the caller's memory, not the
+	// library's.
+	var keepOurs []*memguard.Buffer
+	var keepPeer []*peer.LockedBuffer
+	if lib == "peer" {
+		keepPeer = slices.Grow(keepPeer, n)
+		clear(keepPeer[:n])
+	} else {
+		keepOurs = slices.Grow(keepOurs, n)
+		clear(keepOurs[:n])
+	}
 	before, err := processFootprint()
 	if err != nil {
 		return Footprint{}, err
 	}
-	keepOurs := make([]*memguard.Buffer, 0, n)
-	keepPeer := make([]*peer.LockedBuffer, 0, n)
-	src := make([]byte, len(secret)) // reused: both libraries wipe it
 	for i := 0; i < n; i++ {
 		copy(src, secret)
 		switch lib {

@@ -58,9 +58,9 @@ const compactChild = "MEMGUARD_COMPACT_FOOTPRINT_CHILD"
 
 // A million live 32-byte compact secrets, measured in a fresh process (a
 // child running this test alone) so that nothing allocated before blurs the
-// figures: at most 64 bytes locked and 1/1000 of a mapping per secret, and
-// the RSS (handle, state, cleanup record and registry entry included)
-// bounded as said below.
+// figures: at most 64 bytes locked, 1/1000 of a mapping and 320 bytes of
+// RSS per secret, the handle, state, finalizer record and registry entry
+// included.
 func TestCompactFootprint(t *testing.T) {
 	const n = 1_000_000
 	if os.Getenv(compactChild) == "1" {
@@ -93,11 +93,6 @@ func TestCompactFootprint(t *testing.T) {
 	t.Logf("per compact secret: RSS %.1f bytes, locked %.1f, mappings %.5f (%d in all)",
 		per(f.RSSBytes), per(f.LockedBytes), per(f.Mappings), f.Mappings)
 	assert.LessOrEqual(t, per(f.LockedBytes), 64.0, "locked bytes per live 32-byte compact secret")
-	// The target is 320 bytes. Every Buffer registers a cleanup with the
-	// collector (runtime.AddCleanup) so that a dropped one is reclaimed:
-	// its record, its closure and the handle's Cleanup field measured
-	// about 80 bytes a secret, 375 with it and 290 without. Until that
-	// trade is decided this holds today's figure from growing.
-	assert.LessOrEqual(t, per(f.RSSBytes), 400.0, "RSS per live 32-byte compact secret (target 320 without the reclaim cleanup)")
+	assert.LessOrEqual(t, per(f.RSSBytes), 320.0, "RSS per live 32-byte compact secret")
 	assert.LessOrEqual(t, f.Mappings, int64(1000), "mappings for a million compact secrets")
 }
