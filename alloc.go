@@ -294,8 +294,8 @@ func lockRoomExpected(need int) bool {
 // The library's regions leave a sixteenth of vm.max_map_count to the rest
 // of the process. Once every mapping is taken, the Go runtime's next mmap
 // (for heap growth, a collection's bookkeeping, a thread's stack) fails,
-// and the runtime kills the process: TestMapCountLimit's child died so in
-// 2 of 26 runs before this reserve. A region takes 2 mappings, its data
+// and the runtime kills the process (TestMapCountLimit's child runs into
+// the limit and must survive it). A region takes 2 mappings, its data
 // and its trailing guard page merged with the next region's leading one
 // (benchmarks/memory.go measures 2.00); a process with more than the
 // reserve of other mappings meets the kernel's limit first, and gets

@@ -22,10 +22,11 @@ import (
 //     carry-less multiplication instructions;
 //   - XAES-256-GCM (c2sp.org/XAES-256-GCM) from xaesMinSize up. It derives
 //     an AES-256-GCM key from the process key and the nonce's first 12
-//     bytes, so it keeps XChaCha's nonce margin, and seals twice as fast
-//     here (5.8 against 2.8 GB/s). Its set-up (two key schedules, three AES
-//     blocks and GCM's table) costs 0.38 µs more than XChaCha's: the two
-//     tie at 2 KiB, and at 4 KiB XAES is 27% faster.
+//     bytes, so it keeps XChaCha's nonce margin, and with the instructions
+//     it seals about twice as fast. Its set-up (two key schedules, three
+//     AES blocks and GCM's table) costs more than XChaCha's, so small
+//     messages are faster under XChaCha; xaesMinSize is past the size at
+//     which the two cost the same (docs/PERFORMANCE.md).
 //
 // Without the instructions Go's AES is slow and not constant-time, so
 // every enclave is XChaCha20-Poly1305 there. On one machine, the choice

@@ -248,8 +248,8 @@ func (s *slot) bytes() []byte {
 // core's check, it takes time that depends on the sizes only.
 //
 // A secret that fills its slot (32, 64, 128 or 256 bytes, the common key
-// sizes) has no padding: its check is four word compares (3 ns here, where
-// the general loop took 5); others go through canaryPadded.
+// sizes) has no padding: its check is four word compares, with no loop;
+// others go through canaryPadded.
 func (s *slot) canaryIntact() bool {
 	if s.m.size != s.m.cap {
 		return s.canaryPadded()

@@ -107,13 +107,13 @@ var protFlags = [...]int{
 // a raw system call (cgo_linux.go), because the Go scheduler treats every
 // cgo call as a system call: a goroutine that spends most of its time in
 // them, such as one opening and destroying enclaves in a loop, has its P
-// retaken by sysmon hundreds of times a second; after each retake sysmon
-// polls every 20 us for a millisecond or more, and each wakeup makes the
-// next mprotect interrupt the other CPU for a TLB shootdown. An RO/RW
-// pair measured 2.7 us through cgo, 2.3 us through syscall.Syscall and
-// 1.8 us raw; Open+Destroy went from 4.2 to 3.7 us. The runtime makes its
-// own mmap and munmap calls raw too: like them, mprotect does no I/O, so
-// keeping the P through it costs other goroutines little.
+// retaken by sysmon; after each retake sysmon polls at a short interval
+// for a while, and each wakeup makes the next mprotect interrupt the other
+// CPUs for a TLB shootdown. A raw system call keeps the P, so none of this
+// happens, and it is the cheapest of the three ways to make the call
+// (docs/PERFORMANCE.md). The runtime makes its own mmap and munmap calls
+// raw too: like them, mprotect does no I/O, so keeping the P through it
+// costs other goroutines little.
 func (r *region) protect(p protection) error {
 	if r.protection() == p {
 		return nil

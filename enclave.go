@@ -43,9 +43,9 @@ type Enclave struct {
 // authenticate.
 //
 // Chunking bounds each call into the cipher's assembly, which the Go
-// runtime cannot preempt, to about 25 us: a garbage collection waiting to
-// scan the goroutine would otherwise stall for the whole message (366 us
-// per MiB here), and did, halving the throughput of large seals.
+// runtime cannot preempt, to one chunk's work: a garbage collection
+// waiting to scan the goroutine would otherwise stall for the whole
+// message, and with it the other goroutines' allocations.
 const (
 	sealChunk  = 64 << 10
 	nonceSize  = chacha20poly1305.NonceSizeX

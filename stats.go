@@ -2,12 +2,7 @@
 
 package memguard
 
-import (
-	"expvar"
-	"fmt"
-	"math"
-	"sync"
-)
+import "math"
 
 // Statistics is a snapshot of the package's state, from Stats.
 type Statistics struct {
@@ -76,20 +71,4 @@ func Stats() Statistics {
 		s.MemlockHeadroom = s.MemlockLimit - locked
 	}
 	return s
-}
-
-var publishMu sync.Mutex
-
-// PublishExpvar exports Stats, as JSON, under name in the expvar registry
-// (served at /debug/vars by net/http when expvar is imported). Nothing is
-// published unless this is called. A name already in the registry, or an
-// empty one, gives ErrInvalidArgument: expvar itself would panic.
-func PublishExpvar(name string) error {
-	publishMu.Lock()
-	defer publishMu.Unlock()
-	if name == "" || expvar.Get(name) != nil {
-		return fmt.Errorf("%w: expvar name %q is empty or taken", ErrInvalidArgument, name)
-	}
-	expvar.Publish(name, expvar.Func(func() any { return Stats() }))
-	return nil
 }

@@ -25,8 +25,8 @@ import (
 // way: one atomic add each), and leaves even if the caller's function
 // panics (a deferred unlock, in a call of its own, since Go inlines no
 // function that defers); a destroyed buffer must be refused; and the
-// canary next to the data is compared on every access (docs/DESIGN.md, layout), before
-// the caller's function reads the data.
+// canary next to the data is compared on every access (docs/DESIGN.md,
+// Memory layouts), before the caller's function reads the data.
 func readFloor(b *testing.B) {
 	var mu sync.RWMutex
 	var dead atomic.Bool
@@ -82,8 +82,8 @@ const chunk = 64 << 10
 // openFloor is what Open followed by Destroy cannot avoid: decrypt into a
 // locked page, make it read-only (Open returns a frozen buffer), make it
 // writable again and wipe it (Destroy). The page is set up the cheapest way
-// found for mprotect: between two PROT_NONE pages, locked on fault (a page
-// with writable neighbours and plain mlock costs 0.5 us more per pair).
+// for mprotect: between two PROT_NONE pages, locked on fault (a page with
+// writable neighbours, or locked with plain mlock, costs more per pair).
 func openFloor(size int) func(b *testing.B) {
 	return func(b *testing.B) {
 		aead, nonce := floorAEAD(size)
@@ -144,8 +144,8 @@ func rawMprotect(b []byte, prot int) error {
 // floorAEAD is the cipher an enclave of size bytes uses on a CPU with AES
 // instructions, and a nonce for it: XChaCha20-Poly1305, or from 4 KiB up
 // (xaesMinSize in the root's cipher.go) AES-256-GCM, which XAES-256-GCM is
-// once it has derived its key. The floor leaves out that derivation, which
-// costs under 1 us.
+// once it has derived its key. The floor leaves out that derivation, a
+// few AES blocks, small next to any open.
 func floorAEAD(size int) (aead cipher.AEAD, nonce []byte) {
 	if size < 4<<10 {
 		aead = newXChaCha()

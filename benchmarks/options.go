@@ -21,7 +21,7 @@ type OptionOp struct {
 	Option, Ordinary func(b *testing.B)
 }
 
-// OptionOps are the rows of the options table (docs/DESIGN.md, Options).
+// OptionOps are the rows of the options table (docs/DESIGN.md, Targets).
 var OptionOps = []OptionOp{
 	{Name: "NewBuffer(32)+Destroy, SecretMemory(), cached", MaxRatio: 1.5,
 		Option: newDestroy(memguard.SecretMemory()), Ordinary: oursNewDestroy},

@@ -210,8 +210,8 @@ int mg_map_free(mg_map *m)
  *
  * A span under 64 KiB, or within one page, is wiped whole. A one-page
  * region's page holds its canary, so it is resident anyway. Below 64 KiB
- * the check costs about what it can save: mincore took 1.5 to 3.6 us here,
- * as long as wiping 64 KiB, and what it can save is bounded by 64 KiB of
+ * the check costs about what it can save: a mincore call takes about as
+ * long as wiping 64 KiB, and what it can save is bounded by 64 KiB of
  * page faults.
  */
 void mg_wipe_touched(void *p, size_t n)

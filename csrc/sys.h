@@ -60,8 +60,8 @@ static inline int sys_madvise(void *addr, size_t len, int advice)
  * secret byte is locked, and the whole range is charged to RLIMIT_MEMLOCK
  * now, as with mlock. The difference: making a locked read-only mapping
  * writable again makes the kernel pre-fault it, except under
- * MLOCK_ONFAULT, which saves 0.6 us on every Destroy of a frozen buffer;
- * and plain mlock faults in every page at once, however large.
+ * MLOCK_ONFAULT, which so spares every Destroy of a frozen buffer a
+ * pre-fault; and plain mlock faults in every page at once, however large.
  */
 #ifdef MLOCK_ONFAULT
 static inline int sys_mlock2_onfault(const void *addr, size_t len)

@@ -23,7 +23,7 @@ func main() {
 	flag.Parse()
 
 	// Before anything is sealed: secrets of up to 256 bytes are compact
-	// from here on; larger ones get regions of their own, as before.
+	// from here on; larger ones get regions of their own, as without it.
 	if err := memguard.SetDefaultOptions(memguard.Compact()); err != nil {
 		log.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/securememory/memguard"
+	"github.com/securememory/memguard/expvarstats"
 )
 
 func main() {
@@ -20,7 +20,7 @@ func main() {
 		}
 	}
 
-	if err := memguard.PublishExpvar("memguard"); err != nil {
+	if err := expvarstats.Publish("memguard"); err != nil {
 		fmt.Fprintln(os.Stderr, "example failed:", err)
 		os.Exit(1)
 	}
