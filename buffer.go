@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // Buffer is a secret held in a guarded, locked region outside the Go heap.
@@ -39,11 +40,15 @@ type Buffer struct {
 	// reports copies. First, since a zero-size last field would be padded.
 	_ [0]sync.Mutex
 	*bufferState
+	// self is the handle's own address, as the constructor made it: a
+	// copy's differs, so Destroy clears the finalizer only through the
+	// original (clearing it through a copy would end the process).
+	self uintptr
 	// The runtime keeps a span's finalizer records in a list sorted by
 	// address and walks it to add each one: in the 24-byte size class a
-	// span holds a third as many handles, and the walk is that much
-	// shorter, as in the 8-byte class, when a million Buffers live.
-	_ [2]uintptr
+	// span holds a third as many handles as in the 8-byte class, and the
+	// walk is that much shorter when a million Buffers live.
+	_ uintptr
 }
 
 // newBuffer allocates the state for size bytes stored as st and wraps it
@@ -55,9 +60,7 @@ type Buffer struct {
 // a closure beside its record, 24 bytes more per Buffer, and the cases a
 // finalizer handles badly cannot arise here: the handle is in no cycle
 // (the state never points back to it) and nothing observes it come back
-// for the finalizer's call. Destroy leaves the finalizer set, since
-// clearing it from a copy of the handle would end the process: the
-// finalizer then finds the Buffer dead and does nothing.
+// for the finalizer's call.
 func newBuffer(size int, st storage) (*Buffer, error) {
 	if size < 1 {
 		return nil, sizeError(size)
@@ -69,6 +72,7 @@ func newBuffer(size int, st storage) (*Buffer, error) {
 	s.live.Store(true)
 	buffers.add(s)
 	b := &Buffer{bufferState: s}
+	b.self = uintptr(unsafe.Pointer(b))
 	runtime.SetFinalizer(b, (*Buffer).reclaim)
 	return b, nil
 }
@@ -80,6 +84,16 @@ func (b *Buffer) reclaim() {
 	if s := b.bufferState; s.live.CompareAndSwap(true, false) {
 		reclaimed.Add(1)
 		s.destroy()
+	}
+}
+
+// dropFinalizer clears the finalizer of a Buffer that is being destroyed,
+// so that neither the handle nor its state waits for a collection and a
+// finalizer call to be freed. Through a copy of the handle it does
+// nothing: the finalizer then runs and finds the Buffer dead.
+func (b *Buffer) dropFinalizer() {
+	if b.self == uintptr(unsafe.Pointer(b)) {
+		runtime.SetFinalizer(b, nil)
 	}
 }
 
@@ -295,6 +309,7 @@ func (b *Buffer) Destroy() error {
 	if s == nil {
 		return nil
 	}
+	b.dropFinalizer()
 	return s.destroy()
 }
 

@@ -206,6 +206,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	if !s.live.Swap(false) {
 		return nil, ErrDestroyed
 	}
+	b.dropFinalizer()
 	s.release()
 	return e, nil
 }
