@@ -253,6 +253,7 @@ func (b *Buffer) EqualTo(other []byte) (bool, error) {
 	equal := false
 	err := b.WithData(func(data []byte) error {
 		equal = equalBytes(data, other)
+		testPoint("EqualTo")
 		return nil
 	})
 	return equal && err == nil, err

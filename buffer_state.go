@@ -73,6 +73,7 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 	if err := fill(s.data); err != nil {
 		return err
 	}
+	testPoint("fill")
 	rest := protRO
 	if s.secluded {
 		rest = protNone
@@ -247,6 +248,7 @@ func (s *bufferState) verify() error {
 		return err
 	}
 	defer s.runlock()
+	defer testPoint("Verify")
 	if s.secluded {
 		return s.withRevealed(func() error { return s.noteCanary(s.verifyMemory()) })
 	}

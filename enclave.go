@@ -194,6 +194,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 		return nil, s.hideAfter(err)
 	}
 	e, err := seal(s.data)
+	testPoint("Seal")
 	if err != nil && !s.live.Load() {
 		// A Purge took the key during the seal, and this Buffer with it.
 		err = ErrDestroyed
