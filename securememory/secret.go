@@ -68,6 +68,12 @@ func (s *secret) Close() error {
 
 func (s *secret) NewReader() io.Reader { return &reader{s: s} }
 
+// readHook is nil except in tests, which set it to be called inside a
+// reader's Read right after the copy, while the secret is held, so that a
+// test can Purge at exactly that point. Loaded atomically because Reads on
+// other goroutines load it while a test sets it.
+var readHook atomic.Pointer[func()]
+
 // reader reads a Secret's bytes, each Read inside WithBytes, so Close can
 // never free the memory under it.
 type reader struct {
@@ -85,6 +91,9 @@ func (r *reader) Read(p []byte) (int, error) {
 			return io.EOF
 		}
 		n = copy(p, b[r.off:])
+		if h := readHook.Load(); h != nil {
+			(*h)()
+		}
 		return nil
 	})
 	r.off += n
