@@ -7,6 +7,7 @@
 # make cross    compiles and links the module for macOS (amd64, arm64) and
 #               linux/arm64, with every warning an error
 # make bench    runs the side-by-side benchmarks against awnumar/memguard
+# make soak     runs the Purge soak test for SOAK (2m; make test: 2s)
 
 GO          ?= go
 CC          ?= gcc
@@ -125,6 +126,13 @@ test-fuzz:
 
 fuzz:
 	$(MAKE) test-fuzz FUZZTIME=5m
+
+# TestSoakPurge for SOAK: every public operation from several goroutines
+# under periodic Purges. make test runs it for its default, 2s.
+SOAK ?= 2m
+.PHONY: soak
+soak:
+	$(GO) test -race -count=1 -timeout 0 -run '^TestSoakPurge$$' ./tests -soak=$(SOAK)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -191,10 +191,14 @@ func NewBufferRandom(size int, opts ...Option) (*Buffer, error) {
 // calls may run at once. fn must not keep the slice or write to it.
 //
 // If the Buffer is destroyed it returns ErrDestroyed, and if a canary is
-// broken ErrCanaryCorrupt; in both cases fn is not called. If Purge wiped
-// the data while fn ran, WithData returns ErrDestroyed even if fn returned
-// nil: what fn saw may have been zeros. If fn panics, the Buffer is
-// released before the panic goes on.
+// broken ErrCanaryCorrupt; in both cases fn is not called. If fn panics,
+// the Buffer is released before the panic goes on.
+//
+// Purge does not wait for fn: it wipes the data at once, so fn may observe
+// zeros, in part or in whole. If the Buffer was wiped at any time between
+// fn's start and WithData's return, WithData returns ErrDestroyed,
+// wrapping fn's error if fn returned one, and whatever fn computed must be
+// discarded.
 //
 // Calls on one Buffer do not nest: fn must not call Destroy, Freeze, Melt,
 // WithDataMut or Seal on the same Buffer, which would wait for fn itself,
@@ -216,6 +220,10 @@ func (b *Buffer) WithData(fn func(data []byte) error) error {
 
 // WithDataMut is WithData for writing: fn has the Buffer to itself. A
 // frozen Buffer gives ErrImmutable and fn is not called.
+//
+// As with WithData, Purge may wipe the data while fn runs, and fn may then
+// observe zeros; WithDataMut returns ErrDestroyed (wrapping fn's error, if
+// any), and whatever fn computed must be discarded.
 func (b *Buffer) WithDataMut(fn func(data []byte) error) error {
 	if fn == nil {
 		return ErrInvalidArgument
@@ -275,11 +283,14 @@ func (b *Buffer) Wipe() error {
 }
 
 // EqualTo reports whether the data equals other, in time that depends only
-// on the lengths.
+// on the lengths. If Purge wiped the data during the comparison, EqualTo
+// returns false and ErrDestroyed: a comparison that may have run against
+// wiped data never reports a match, nor a mismatch without an error.
 func (b *Buffer) EqualTo(other []byte) (bool, error) {
 	equal := false
 	err := b.WithData(func(data []byte) error {
 		equal = equalBytes(data, other)
+		testPoint("EqualTo")
 		return nil
 	})
 	return equal && err == nil, err
@@ -287,7 +298,8 @@ func (b *Buffer) EqualTo(other []byte) (bool, error) {
 
 // Verify checks now both canaries and the padding before the data, which
 // WithData only samples next to the data. It returns ErrCanaryCorrupt if
-// any was overwritten.
+// any was overwritten, and ErrDestroyed if Purge wiped the Buffer while
+// Verify was checking it.
 func (b *Buffer) Verify() error {
 	s := b.state()
 	if s == nil {

@@ -3,6 +3,8 @@
 package memguard
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -78,6 +80,7 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 	if err := fill(s.bytes()); err != nil {
 		return err
 	}
+	testPoint("fill")
 	rest := protRO
 	if s.secluded {
 		rest = protNone
@@ -92,35 +95,68 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 	return nil
 }
 
-func (s *bufferState) withData(fn func(data []byte) error) error {
-	// rlock and runlock, written out: on this path, the hottest in the
-	// package, each call saved is a nanosecond.
+func (s *bufferState) withData(fn func(data []byte) error) (err error) {
+	// rlock and runlockChecked, written out: on this path, the hottest in
+	// the package, each call saved is a nanosecond.
 	s.holders.Add(1)
 	s.rw.RLock()
 	defer func() {
 		s.rw.RUnlock()
+		err = s.afterUse(err)
 		s.leave()
 	}()
 	if !s.live.Load() {
 		return ErrDestroyed
 	}
-	var err error
 	if s.secluded {
-		err = s.withRevealed(func() error { return s.readChecked(fn) })
-	} else {
-		err = s.readChecked(fn)
+		return s.withRevealed(func() error { return s.readChecked(fn) })
 	}
-	return s.afterUse(err)
+	return s.readChecked(fn)
 }
 
-// afterUse turns a user's success into ErrDestroyed if Purge wiped the
-// data while the user held it. Purge sets wiped before it wipes, so a
-// clear flag after the use means the data was whole throughout.
+// afterUse is what a call that held the data reports, given err, what it
+// would report otherwise: err, or ErrDestroyed if Purge wiped the data
+// since the call came in (wrapping err, if err is not nil and not
+// ErrDestroyed already), since then what the call computed may come from
+// zeros. One atomic load when nothing was wiped.
+//
+// Purge sets wiped before it wipes, so a flag still clear here means every
+// byte read before was whole. Callers load it after leaving rw: the atomic
+// read-modify-write of the unlock keeps the call's reads of the data
+// before this load also on CPUs that reorder loads (arm64), which a load
+// alone would not. A Purge that lands after the call's last read but
+// before this load also gives ErrDestroyed: the safe side.
 func (s *bufferState) afterUse(err error) error {
-	if err == nil && s.wiped.Load() {
-		return ErrDestroyed
+	if !s.wiped.Load() {
+		return err
 	}
-	return err
+	return purgedDuringUse(err)
+}
+
+// purgedDuringUse is afterUse's result for a call whose data was wiped.
+func purgedDuringUse(err error) error {
+	switch {
+	case err == nil:
+		return ErrDestroyed
+	case errors.Is(err, ErrDestroyed):
+		return err
+	}
+	return fmt.Errorf("%w: purged while in use: %w", ErrDestroyed, err)
+}
+
+// runlockChecked leaves rw as a reader and turns *err into afterUse's
+// result: deferred by readers other than withData.
+func (s *bufferState) runlockChecked(err *error) {
+	s.rw.RUnlock()
+	*err = s.afterUse(*err)
+	s.leave()
+}
+
+// unlockChecked is runlockChecked for the writer.
+func (s *bufferState) unlockChecked(err *error) {
+	s.rw.Unlock()
+	*err = s.afterUse(*err)
+	s.leave()
 }
 
 // readChecked calls fn with the data if the canary next to it is intact.
@@ -194,7 +230,7 @@ func (s *bufferState) withDataMut(fn func(data []byte) error) (err error) {
 	if err := s.lock(); err != nil {
 		return err
 	}
-	defer s.unlock()
+	defer s.unlockChecked(&err)
 	if s.frozen.Load() {
 		return ErrImmutable
 	}
@@ -207,7 +243,7 @@ func (s *bufferState) withDataMut(fn func(data []byte) error) (err error) {
 	if s.compact && !s.arenaSlot.canaryIntact() || !s.compact && !s.canaryIntact() {
 		return s.noteCanary(ErrCanaryCorrupt)
 	}
-	return s.afterUse(fn(s.bytes()))
+	return fn(s.bytes())
 }
 
 func (s *bufferState) freeze() error {
@@ -250,11 +286,15 @@ func (s *bufferState) protect(p protection) error {
 	return s.region.protect(p)
 }
 
-func (s *bufferState) verify() error {
+// verify checks the canaries and padding. A Buffer wiped meanwhile is
+// ErrDestroyed, as for any call that held the data: its check proved
+// nothing about a Buffer that no longer exists.
+func (s *bufferState) verify() (err error) {
 	if err := s.rlock(); err != nil {
 		return err
 	}
-	defer s.runlock()
+	defer s.runlockChecked(&err)
+	defer testPoint("Verify")
 	if s.secluded {
 		return s.withRevealed(func() error { return s.noteCanary(s.verifyMemory()) })
 	}

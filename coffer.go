@@ -185,7 +185,9 @@ func (s *cofferState) rekeyLoop(interval time.Duration) {
 // keep it. Many WithKey calls may run at once.
 //
 // If the Coffer is destroyed, or is destroyed or purged while fn runs,
-// WithKey returns ErrCofferDestroyed: the key fn saw may have been wiped.
+// WithKey returns ErrCofferDestroyed, wrapping fn's error if fn returned
+// one: Purge does not wait for fn, so the key fn saw may have been wiped,
+// and whatever fn computed must be discarded.
 // fn must not call WithKey on the same Coffer: the inner call deadlocks if
 // a Destroy is queued between the two, as WithData's does.
 func (c *Coffer) WithKey(fn func(key []byte) error) error {
@@ -210,6 +212,7 @@ func (s *cofferState) withKey(fn func(key []byte) error) error {
 		return ErrCofferDestroyed
 	}
 	defer s.slots.And(^(uint64(1) << slot))
+	var fnErr error // fn's own, kept when the Coffer dies under it
 	err := s.store.WithData(func(mem []byte) error {
 		key := mem[slotsOffset+slot*keySize:][:keySize]
 		s.shares.RLock()
@@ -223,12 +226,22 @@ func (s *cofferState) withKey(fn func(key []byte) error) error {
 		if s.isDestroyed() {
 			return ErrCofferDestroyed
 		}
-		return fn(key)
+		fnErr = fn(key)
+		return fnErr
 	})
-	if s.isDestroyed() && (err == nil || errors.Is(err, ErrDestroyed)) {
+	if !s.isDestroyed() {
+		return err
+	}
+	// Destroyed meanwhile: the key fn saw may have been wiped.
+	switch {
+	case fnErr != nil && !errors.Is(fnErr, ErrCofferDestroyed):
+		return fmt.Errorf("%w: destroyed while in use: %w", ErrCofferDestroyed, fnErr)
+	case fnErr != nil:
+		return fnErr
+	case err == nil || errors.Is(err, ErrDestroyed) || errors.Is(err, ErrCofferDestroyed):
 		return ErrCofferDestroyed
 	}
-	return err
+	return err // what kept fn from running: a broken canary
 }
 
 // takeSlot claims a free key slot. With all of them in use (more than

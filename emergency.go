@@ -6,7 +6,10 @@ import "os"
 
 // Purge destroys every live Buffer and Coffer now, and with them the key of
 // every Enclave sealed so far: opening one gives ErrDecryption. A Buffer in
-// use by a callback is wiped at once and freed when the callback returns.
+// use by a callback is wiped at once and freed when the callback returns;
+// the callback may observe the wiped data, and the call it runs in then
+// reports an error (ErrDestroyed from a Buffer's, ErrCofferDestroyed from
+// WithKey), never success.
 // Purge never waits for a callback, never panics, and may be called from
 // any goroutine, concurrently, and from inside a callback. The package keeps
 // working afterwards, sealing new enclaves under a fresh key.

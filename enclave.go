@@ -174,7 +174,9 @@ func NewEnclaveRandom(size int) (*Enclave, error) {
 
 // Seal encrypts the Buffer into a new Enclave and destroys the Buffer. If
 // sealing fails, the Buffer is left alive and unchanged. A broken canary
-// gives ErrCanaryCorrupt.
+// gives ErrCanaryCorrupt. If Purge wiped the Buffer while Seal read it,
+// Seal returns ErrDestroyed and no Enclave: what was encrypted may have
+// been zeros.
 func (b *Buffer) Seal() (*Enclave, error) {
 	s := b.state()
 	if s == nil {
@@ -194,6 +196,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 		return nil, s.hideAfter(err)
 	}
 	e, err := seal(s.bytes())
+	testPoint("Seal")
 	if err != nil && !s.live.Load() {
 		// A Purge took the key during the seal, and this Buffer with it.
 		err = ErrDestroyed

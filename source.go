@@ -25,6 +25,7 @@ func wipeSource(src []byte) (err error) {
 	if len(src) == 0 {
 		return nil
 	}
+	testPoint("source")
 	r := rangeOf(unsafe.Pointer(unsafe.SliceData(src)), uintptr(len(src)))
 	if wipedMemory.overlaps(r) {
 		return fmt.Errorf("%w: the source Buffer was purged", ErrDestroyed)

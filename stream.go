@@ -119,6 +119,7 @@ func readChunk(e *Enclave, p []byte) (k int, rest *Enclave, err error) {
 	defer b.Destroy()
 	err = b.WithData(func(data []byte) error {
 		k = copy(p, data)
+		testPoint("Stream.Read")
 		if k < len(data) {
 			rest, err = seal(data[k:])
 			return err

@@ -2,6 +2,7 @@ package securememory
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -36,23 +37,47 @@ func closeDropped(closed *atomic.Bool) {
 }
 
 func (s *secret) WithBytes(action func([]byte) error) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	err := s.buf.WithData(action)
-	if errors.Is(err, memguard.ErrDestroyed) && !s.buf.Alive() {
-		return ErrClosed
-	}
+	_, err := s.withBytes(action)
 	return err
+}
+
+// withBytes is WithBytes, and reports whether memguard.Purge destroyed the
+// secret after action started: what action saw may then have been zeros,
+// and what it made of them is the caller's to drop.
+func (s *secret) withBytes(action func([]byte) error) (wiped bool, err error) {
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
+	called := false
+	var actionErr error
+	err = s.buf.WithData(func(b []byte) error {
+		called = true
+		actionErr = action(b)
+		return actionErr
+	})
+	// Close waits for WithBytes calls, so a Buffer that died during one
+	// was purged.
+	switch {
+	case !errors.Is(err, memguard.ErrDestroyed) || s.buf.Alive():
+		return false, err
+	case !called:
+		return false, ErrClosed
+	case actionErr == nil:
+		return true, ErrClosed
+	}
+	return true, fmt.Errorf("%w: %w", ErrClosed, actionErr)
 }
 
 func (s *secret) WithBytesFunc(action func([]byte) ([]byte, error)) ([]byte, error) {
 	var out []byte
-	err := s.WithBytes(func(b []byte) error {
+	wiped, err := s.withBytes(func(b []byte) error {
 		var err error
 		out, err = action(b)
 		return err
 	})
+	if wiped {
+		return nil, err
+	}
 	return out, err
 }
 
@@ -68,6 +93,12 @@ func (s *secret) Close() error {
 
 func (s *secret) NewReader() io.Reader { return &reader{s: s} }
 
+// readHook is nil except in tests, which set it to be called inside a
+// reader's Read right after the copy, while the secret is held, so that a
+// test can Purge at exactly that point. Loaded atomically because Reads on
+// other goroutines load it while a test sets it.
+var readHook atomic.Pointer[func()]
+
 // reader reads a Secret's bytes, each Read inside WithBytes, so Close can
 // never free the memory under it.
 type reader struct {
@@ -80,13 +111,22 @@ func (r *reader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	err := r.s.WithBytes(func(b []byte) error {
+	wiped, err := r.s.withBytes(func(b []byte) error {
 		if r.off >= len(b) {
 			return io.EOF
 		}
 		n = copy(p, b[r.off:])
+		if h := readHook.Load(); h != nil {
+			(*h)()
+		}
 		return nil
 	})
+	if wiped {
+		// What was copied may be zeros: none of it counts as read, and
+		// what was copied is not left behind.
+		memguard.WipeBytes(p[:n])
+		return 0, ErrClosed
+	}
 	r.off += n
 	return n, err
 }

@@ -18,15 +18,24 @@ import (
 type Secret interface {
 	// WithBytes calls action with the secret, read-only, and returns its
 	// error. The slice must not be kept after action returns.
+	//
+	// memguard.Purge does not wait for action: it wipes the secret at
+	// once, so action may observe zeros. WithBytes then returns ErrClosed
+	// (wrapping action's error, if action returned one), and whatever
+	// action computed must be discarded.
 	WithBytes(action func([]byte) error) error
-	// WithBytesFunc is WithBytes for actions that return bytes.
+	// WithBytesFunc is WithBytes for actions that return bytes. If
+	// memguard.Purge wiped the secret while action ran, it returns nil
+	// bytes and ErrClosed, as WithBytes does.
 	WithBytesFunc(action func([]byte) ([]byte, error)) ([]byte, error)
 	// IsClosed reports whether Close has been called.
 	IsClosed() bool
 	// Close waits for WithBytes calls in progress, then wipes and frees
 	// the secret. Closing again does nothing.
 	Close() error
-	// NewReader returns a reader of the secret's bytes.
+	// NewReader returns a reader of the secret's bytes. A Read during
+	// which memguard.Purge wiped the secret returns 0 and ErrClosed, and
+	// wipes what it had copied into its slice.
 	NewReader() io.Reader
 }
 
