@@ -31,6 +31,13 @@ var (
 	// ErrDecryption: an Enclave failed to decrypt, because its ciphertext
 	// was altered or its key was lost to Purge.
 	ErrDecryption = errors.New("memguard: decryption failed")
+	// ErrCipher: Go's cryptography refused the enclave cipher, as
+	// GODEBUG=fips140=only makes it refuse algorithms that FIPS 140-3 does
+	// not approve; the error wraps Go's too. In FIPS 140-3 mode enclaves
+	// use approved algorithms only (see Enclave), so it reports a Go
+	// release that refuses those as well. Open reports it with
+	// ErrDecryption.
+	ErrCipher = errors.New("memguard: enclave cipher refused")
 	// ErrCofferDestroyed: the Coffer was destroyed, by Destroy or Purge.
 	ErrCofferDestroyed = errors.New("memguard: coffer has been destroyed")
 	// ErrMemoryLock: the kernel refused to lock memory. The error is a

@@ -120,7 +120,7 @@ func readChunk(e *Enclave, p []byte) (k int, rest *Enclave, err error) {
 	err = b.WithData(func(data []byte) error {
 		k = copy(p, data)
 		if k < len(data) {
-			rest, err = seal(data[k:])
+			rest, err = seal(data[k:], e.suite)
 			return err
 		}
 		return nil
