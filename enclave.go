@@ -312,6 +312,31 @@ func (e *Enclave) Open(opts ...Option) (*Buffer, error) {
 	return decryptToBuffer(e.size, opts, e.openInto)
 }
 
+// WithData opens the Enclave into a frozen Buffer, protected as opts (or
+// the defaults) say, calls fn with its data, and destroys the Buffer: Open,
+// WithData and Destroy in one call, the Buffer destroyed even if fn
+// panics. fn must not keep the slice or write to it.
+//
+// It returns Open's error, and fn is not called; or fn's error; or else
+// the Buffer's: ErrDestroyed if Purge wiped the data while fn ran (what fn
+// saw may have been zeros), ErrCanaryCorrupt if a canary was found broken.
+// A nil fn or Enclave gives ErrInvalidArgument.
+func (e *Enclave) WithData(fn func(data []byte) error, opts ...Option) (err error) {
+	if fn == nil {
+		return fmt.Errorf("%w: nil callback", ErrInvalidArgument)
+	}
+	b, err := e.Open(opts...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if derr := b.Destroy(); err == nil {
+			err = derr
+		}
+	}()
+	return b.WithData(fn)
+}
+
 // decryptToBuffer returns a frozen Buffer of size bytes, protected as opts
 // say, that fill decrypts into. Only Purge can destroy the new Buffer
 // during fill, and it takes the key with it: that is ErrDecryption, never

@@ -3,6 +3,7 @@ package memguard
 import (
 	"bytes"
 	"crypto/fips140"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -231,4 +232,65 @@ func TestOpenAddsOneRegion(t *testing.T) {
 	assert.Equal(t, before.LockedBytes+regionPagesFor(32), during.LockedBytes)
 	require.NoError(t, b.Destroy())
 	assert.Equal(t, before.LiveBuffers, Stats().LiveBuffers)
+}
+
+func TestEnclaveWithData(t *testing.T) {
+	e, err := NewEnclave(pattern(100))
+	require.NoError(t, err)
+	before := Stats().LiveBuffers
+	var seen []byte
+	require.NoError(t, e.WithData(func(data []byte) error {
+		seen = bytes.Clone(data)
+		assert.Equal(t, before+1, Stats().LiveBuffers, "one Buffer open during fn")
+		return nil
+	}))
+	assert.Equal(t, pattern(100), seen)
+	assert.Equal(t, before, Stats().LiveBuffers, "the Buffer is destroyed")
+
+	sentinel := errors.New("fn failed")
+	assert.Same(t, sentinel, e.WithData(func([]byte) error { return sentinel }))
+
+	require.NoError(t, e.WithData(func(data []byte) error {
+		assert.Equal(t, pattern(100), data)
+		return nil
+	}, NoAccessWhenIdle()))
+	err = e.WithData(func([]byte) error { t.Error("called"); return nil }, NoAccessWhenIdle(), Compact())
+	assert.ErrorIs(t, err, ErrInvalidArgument, "options that do not go together")
+	assert.Equal(t, before, Stats().LiveBuffers)
+
+	assert.PanicsWithValue(t, "in fn", func() {
+		_ = e.WithData(func([]byte) error { panic("in fn") })
+	})
+	assert.Equal(t, before, Stats().LiveBuffers, "destroyed when fn panics")
+	assert.Equal(t, pattern(100), open(t, e), "the Enclave is unchanged")
+}
+
+func TestEnclaveWithDataFailures(t *testing.T) {
+	e, err := NewEnclave(pattern(10))
+	require.NoError(t, err)
+	called := false
+	fn := func([]byte) error { called = true; return nil }
+
+	assert.ErrorIs(t, e.WithData(nil), ErrInvalidArgument)
+	var nilEnclave *Enclave
+	assert.ErrorIs(t, nilEnclave.WithData(fn), ErrInvalidArgument)
+	assert.ErrorIs(t, new(Enclave).WithData(fn), ErrInvalidArgument)
+
+	e.sealed[len(e.sealed)-1] ^= 1
+	assert.ErrorIs(t, e.WithData(fn), ErrDecryption)
+	e.sealed[len(e.sealed)-1] ^= 1
+	assert.False(t, called, "fn is not called when Open fails")
+
+	// A Purge while fn runs wipes the data fn sees: ErrDestroyed, even
+	// though fn returned nil.
+	before := Stats().LiveBuffers
+	err = e.WithData(func(data []byte) error {
+		Purge()
+		assert.Equal(t, make([]byte, len(data)), data, "wiped under fn")
+		return nil
+	})
+	assert.ErrorIs(t, err, ErrDestroyed)
+	assert.LessOrEqual(t, Stats().LiveBuffers, before)
+	assert.ErrorIs(t, e.WithData(fn), ErrDecryption, "the key went with the Purge")
+	assert.False(t, called)
 }
