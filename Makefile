@@ -1,7 +1,8 @@
 # make example  runs the demo
 # make test     runs every test: C core under ASan/UBSan, Go with -race
 #               (and again with GOEXPERIMENT=runtimesecret, and under the
-#               next Go release), the Prometheus module's tests, the
+#               next Go release; the enclave, coffer and stream tests under
+#               GODEBUG=fips140=only), the Prometheus module's tests, the
 #               benchmark module's memory checks, gofmt, go vet,
 #               staticcheck and the cross builds
 # make cross    compiles and links the module for macOS (amd64, arm64) and
@@ -26,6 +27,8 @@ GO_NEXT     := go1.27.3
 COVER_MIN   := 85
 FUZZTIME    ?= 15s
 FUZZ_TARGETS := FuzzOperations FuzzReaders
+# The tests of enclaves, coffers, streams and the enclave cipher.
+FIPS_TESTS  := Enclave|Coffer|Stream|Seal|Cipher|XAES|Approved|FIPS|AESState|WipeKey|Residue
 
 # The core's flags, as csrc/csrc.go gives them to cgo, plus warnings as errors.
 CFLAGS_CORE   := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror
@@ -61,7 +64,7 @@ DARWIN_STUBS  := $(abspath .ci/darwin-stubs)
 # Debian's cross-compiler (gcc-aarch64-linux-gnu) for linux/arm64.
 CC_LINUX_ARM64 ?= aarch64-linux-gnu-gcc
 
-.PHONY: all example test test-c test-go test-secret test-next test-prom test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean \
+.PHONY: all example test test-c test-go test-secret test-fips test-next test-prom test-bench test-fuzz fuzz vet staticcheck fmt-check bench tools clean \
         cross cross-linux-arm64 $(DARWIN_ARCHES:%=cross-darwin-%)
 
 all: test
@@ -69,7 +72,7 @@ all: test
 example:
 	$(GO) run ./examples/memguard_example
 
-test: fmt-check vet staticcheck example test-c cross test-fuzz test-go test-secret test-next test-prom test-bench
+test: fmt-check vet staticcheck example test-c cross test-fuzz test-go test-secret test-fips test-next test-prom test-bench
 
 $(BUILD)/test_%: csrc/test_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)
@@ -95,6 +98,14 @@ test-secret:
 	GOEXPERIMENT=runtimesecret $(GO) vet .
 	GOEXPERIMENT=runtimesecret $(abspath $(STATICCHECK)) .
 	GOEXPERIMENT=runtimesecret $(GO) test $(GOTEST_FLAGS) .
+
+# The enclave, coffer and stream tests again under GODEBUG=fips140=only,
+# where Go refuses what FIPS 140-3 does not approve (XChaCha20-Poly1305,
+# GCM with the caller's nonces): enclaves then seal with approved
+# algorithms only (suiteApproved in cipher.go), and whatever Go still
+# refuses is one of the package's errors (TestFIPSOnlyRefusesOtherSuite).
+test-fips:
+	GODEBUG=fips140=only $(GO) test $(GOTEST_FLAGS) -run '$(FIPS_TESTS)' . ./tests
 
 # The root package's tests and go vet under the newest Go release as well
 # as the go.mod minimum: the wipe of cipher state reaches into the standard

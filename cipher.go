@@ -5,7 +5,9 @@ package memguard
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/fips140"
 	"crypto/subtle"
+	"fmt"
 	"reflect"
 	"runtime"
 	"sync"
@@ -31,10 +33,53 @@ import (
 // Without the instructions Go's AES is slow and not constant-time, so
 // every enclave is XChaCha20-Poly1305 there. On one machine, the choice
 // follows from the size alone, which every chunk authenticates.
+//
+// In FIPS 140-3 mode that is suiteApproved instead: see suite.
 const (
 	xaesMinSize = 4 << 10
 	xaesPrefix  = 12 // nonce bytes that select the derived key
 )
+
+// suite is the way an enclave is sealed, recorded in the Enclave so that
+// Open takes the same way.
+type suite uint8
+
+const (
+	// suiteBySize is XChaCha20-Poly1305 or XAES-256-GCM by size, as above;
+	// chunk nonces are derived from the base nonce and stored nowhere.
+	suiteBySize suite = iota
+	// suiteApproved uses only FIPS 140-3 approved algorithms: XAES-256-GCM
+	// at every size and on every CPU. Its key derivation is NIST SP
+	// 800-108r1's counter-mode KDF with CMAC-AES-256, and the rest is
+	// AES-256-GCM. Go's FIPS module, under GODEBUG=fips140=only, accepts
+	// GCM only with nonces it draws itself from its DRBG
+	// (cipher.NewGCMWithRandomNonce): each chunk carries its 96-bit nonce
+	// before its ciphertext, and its index in its associated data. GCM's
+	// bound of 2^32 random nonces applies per derived key, so per enclave.
+	suiteApproved
+)
+
+// sealingSuite is the suite of the enclaves this process seals:
+// suiteApproved in FIPS 140-3 mode (GODEBUG=fips140=on or only), which
+// cannot change while the program runs, so a process never holds
+// enclaves of both suites.
+func sealingSuite() suite {
+	if fips140.Enabled() {
+		return suiteApproved
+	}
+	return suiteBySize
+}
+
+// overhead is the bytes a chunk adds to its plaintext: the tag, and for
+// suiteApproved the GCM nonce too.
+func (s suite) overhead() int {
+	if s == suiteApproved {
+		return gcmNonceSize + tagSize
+	}
+	return tagSize
+}
+
+const gcmNonceSize = 12
 
 // useXAES reports whether an enclave of size plaintext bytes is XAES-256-GCM.
 func useXAES(size int) bool { return size >= xaesMinSize && xaesSupported() }
@@ -64,24 +109,22 @@ var xaesSupported = sync.OnceValue(func() bool {
 	return err == nil && wipeable(reflect.TypeOf(block)) && wipeable(reflect.TypeOf(gcm))
 })
 
-// withCipher calls fn with the cipher for an enclave of size bytes under
-// key k and base nonce, then wipes the key state the cipher keeps in the
-// Go heap. k is scratch: XAES writes its derived key over it. The cipher
-// also keeps subkeys on the stack (XChaCha's HChaCha20 subkey and Poly1305
-// key, XAES's CMAC subkey), which only eraseTemporaries can erase, so fn
-// runs under it and must make no cgo call (golang/go#78999).
-func withCipher(k, nonce []byte, size int, fn func(cipher.AEAD) error) error {
+// withCipher calls fn with the cipher of suite s for an enclave of size
+// bytes under key k and base nonce, then wipes the key state the cipher
+// keeps in the Go heap. k is scratch: XAES writes its derived key over it.
+// The cipher also keeps subkeys on the stack (XChaCha's HChaCha20 subkey
+// and Poly1305 key, XAES's CMAC subkey), which only eraseTemporaries can
+// erase, so fn runs under it and must make no cgo call (golang/go#78999).
+//
+// If the standard library or x/crypto refuses the cipher, as
+// GODEBUG=fips140=only makes them refuse what is not approved, the error
+// wraps ErrCipher and the library's error.
+func withCipher(k, nonce []byte, size int, s suite, fn func(cipher.AEAD) error) error {
 	var err error
 	eraseTemporaries(func() {
-		var aead cipher.AEAD
-		var state any
-		if useXAES(size) {
-			aead, state, err = newXAES(k, nonce)
-		} else {
-			aead, err = chacha20poly1305.NewX(k)
-			state = aead
-		}
-		if err != nil {
+		aead, state, cerr := newCipher(k, nonce, size, s)
+		if cerr != nil {
+			err = fmt.Errorf("%w: %w", ErrCipher, cerr)
 			return
 		}
 		defer wipeKeyState(state)
@@ -90,11 +133,31 @@ func withCipher(k, nonce []byte, size int, fn func(cipher.AEAD) error) error {
 	return err
 }
 
+// newCipher returns the cipher of suite s for an enclave of size bytes,
+// and the heap value holding its key state, for wipeKeyState.
+func newCipher(k, nonce []byte, size int, s suite) (aead cipher.AEAD, state any, err error) {
+	switch {
+	case s == suiteApproved:
+		return newXAES(k, nonce, true)
+	case s != suiteBySize:
+		return nil, nil, fmt.Errorf("unknown enclave suite %d", s)
+	case useXAES(size):
+		return newXAES(k, nonce, false)
+	}
+	aead, err = chacha20poly1305.NewX(k)
+	return aead, aead, err
+}
+
 // newXAES returns XAES-256-GCM under key, for nonces that begin with
 // nonce[:xaesPrefix]: as all of one enclave's chunk nonces do. It writes
 // the derived key over key, which must be protected memory. state is the
 // heap value holding the derived key's schedule, for wipeKeyState.
-func newXAES(key, nonce []byte) (aead cipher.AEAD, state any, err error) {
+//
+// With randomNonces the result is GCM drawing its own nonce for each
+// message (cipher.NewGCMWithRandomNonce, the GCM that GODEBUG=fips140=only
+// allows): its NonceSize is 0, and each sealed message begins with its
+// 12-byte nonce. Otherwise it takes the whole 24-byte XAES nonce.
+func newXAES(key, nonce []byte, randomNonces bool) (aead cipher.AEAD, state any, err error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, nil, err
@@ -121,6 +184,13 @@ func newXAES(key, nonce []byte) (aead cipher.AEAD, state any, err error) {
 		return nil, nil, err
 	}
 	defer wipeKeyState(derived) // the GCM value holds its own copy
+	if randomNonces {
+		gcm, err := cipher.NewGCMWithRandomNonce(derived)
+		if err != nil {
+			return nil, nil, err
+		}
+		return gcm, gcm, nil
+	}
 	gcm, err := cipher.NewGCM(derived)
 	if err != nil {
 		return nil, nil, err
@@ -145,17 +215,22 @@ func (x xaesAEAD) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, e
 
 // wipeKeyState zeroes the heap value behind state, a pointer a crypto
 // package returned, such as x/crypto's copy of the key or crypto/aes's
-// key schedule: freed Go memory keeps its contents. It does so only if the
-// value holds no pointers, as the ones the library uses do today (zeroing
-// a pointer behind the garbage collector's back would corrupt the heap).
-// If a new Go or x/crypto adds one, TestNoEnclaveKeyResidue fails.
+// key schedule: freed Go memory keeps its contents. A struct holding one
+// pointer and nothing else, as crypto/cipher's GCM with random nonces
+// wraps its state, stands for that pointer. It zeroes only values without
+// pointers, as the ones the library uses are today (zeroing a pointer
+// behind the garbage collector's back would corrupt the heap). If a new Go
+// or x/crypto adds one, TestNoEnclaveKeyResidue fails.
 func wipeKeyState(state any) {
-	t := reflect.TypeOf(state)
-	if !wipeable(t) {
+	v := reflect.ValueOf(state)
+	if v.Kind() == reflect.Struct && v.NumField() == 1 {
+		v = v.Field(0)
+	}
+	if v.Kind() != reflect.Pointer || !wipeable(v.Type()) {
 		return
 	}
-	if p := reflect.ValueOf(state).UnsafePointer(); p != nil {
-		wipeBytes(unsafe.Slice((*byte)(p), t.Elem().Size()))
+	if p := v.UnsafePointer(); p != nil {
+		wipeBytes(unsafe.Slice((*byte)(p), v.Type().Elem().Size()))
 	}
 }
 

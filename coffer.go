@@ -64,19 +64,26 @@ type cofferState struct {
 	rekeys    atomic.Int64 // completed re-keys, for tests
 }
 
-// CofferOption configures NewCoffer.
-type CofferOption func(*cofferConfig)
+// CofferOption configures NewCoffer. CofferOptions are built only by the
+// functions of this package (WithRekeyInterval). A nil CofferOption is
+// ignored.
+type CofferOption interface {
+	apply(*cofferConfig)
+}
 
 type cofferConfig struct {
 	rekeyInterval time.Duration
 }
 
+// rekeyInterval is the CofferOption WithRekeyInterval returns.
+type rekeyInterval time.Duration
+
+func (d rekeyInterval) apply(c *cofferConfig) { c.rekeyInterval = time.Duration(d) }
+
 // WithRekeyInterval sets how often the background goroutine re-keys the
 // Coffer. Zero turns background re-keying off; Rekey still works. A
 // negative interval makes NewCoffer fail with ErrInvalidArgument.
-func WithRekeyInterval(d time.Duration) CofferOption {
-	return func(c *cofferConfig) { c.rekeyInterval = d }
-}
+func WithRekeyInterval(d time.Duration) CofferOption { return rekeyInterval(d) }
 
 var coffers struct {
 	mu  sync.Mutex
@@ -88,7 +95,7 @@ func NewCoffer(opts ...CofferOption) (*Coffer, error) {
 	cfg := cofferConfig{rekeyInterval: defaultRekey}
 	for _, opt := range opts {
 		if opt != nil {
-			opt(&cfg)
+			opt.apply(&cfg)
 		}
 	}
 	if cfg.rekeyInterval < 0 {

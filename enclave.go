@@ -24,11 +24,24 @@ import (
 // secret; the key never leaves protected memory except as described on
 // Open.
 //
+// In FIPS 140-3 mode (GODEBUG=fips140=on or only) every enclave uses only
+// approved algorithms: XAES-256-GCM at every size, whose key derivation is
+// NIST SP 800-108r1's counter-mode KDF with CMAC-AES-256, and AES-256-GCM
+// with its nonces drawn by Go's FIPS module. The mode is fixed for the
+// life of the process, and enclaves live only in its memory, so each
+// process has one format. Without AES instructions Go's AES is slower and
+// not constant-time; FIPS mode uses it all the same. The process key
+// comes from the kernel's random source (getrandom, or getentropy on
+// macOS), the source Go's FIPS module seeds its own generator from, and
+// enters the cipher as a key the module imports. If Go refuses the cipher
+// all the same, calls fail with ErrCipher.
+//
 // An Enclave is immutable and safe for concurrent use.
 type Enclave struct {
 	key    *Coffer // the process key it was sealed under
-	sealed []byte  // nonce || ciphertext || tag
+	sealed []byte  // header || chunks, as laid out below
 	size   int
+	suite  suite // how it was sealed (cipher.go)
 }
 
 // An enclave is sealed in chunks of sealChunk bytes, each its own AEAD
@@ -42,6 +55,12 @@ type Enclave struct {
 // length: reordered, truncated, extended or spliced chunks fail to
 // authenticate.
 //
+// In suiteApproved, GCM draws each chunk's 12-byte nonce itself and the
+// chunk begins with it; the first 12 bytes of the base nonce still choose
+// the derived key, and a chunk's associated data is the whole header
+// followed by the chunk's index (8 bytes, big-endian): the index binds its
+// place, and no bit of the header goes unauthenticated.
+//
 // Chunking bounds each call into the cipher's assembly, which the Go
 // runtime cannot preempt, to one chunk's work: a garbage collection
 // waiting to scan the goroutine would otherwise stall for the whole
@@ -53,9 +72,10 @@ const (
 	headerSize = nonceSize + 8
 )
 
-// sealedSize is the length of an enclave of n plaintext bytes.
-func sealedSize(n int) int {
-	return headerSize + n + (n+sealChunk-1)/sealChunk*tagSize
+// sealedSize is the length of an enclave of n plaintext bytes sealed
+// with suite s.
+func sealedSize(n int, s suite) int {
+	return headerSize + n + (n+sealChunk-1)/sealChunk*s.overhead()
 }
 
 // chunkNonce returns chunk i's nonce: the base nonce itself for chunk 0, so
@@ -76,33 +96,53 @@ func chunkNonce(base []byte, i int, scratch *[]byte) []byte {
 	return nonce
 }
 
+// chunkInputs returns chunk i's nonce and associated data for aead, given
+// the enclave's header. An aead that draws its own nonces (NonceSize 0,
+// suiteApproved) gets none, and its associated data, built in *ad and
+// allocated once, is the header and the index; otherwise the nonce binds
+// the index (chunkNonce) and the associated data is the length.
+func chunkInputs(aead cipher.AEAD, header []byte, i int, scratch, ad *[]byte) (nonce, data []byte) {
+	if aead.NonceSize() != 0 {
+		return chunkNonce(header[:nonceSize], i, scratch), header[nonceSize:headerSize]
+	}
+	if *ad == nil {
+		*ad = make([]byte, headerSize+8)
+		copy(*ad, header)
+	}
+	binary.BigEndian.PutUint64((*ad)[headerSize:], uint64(i))
+	return nil, *ad
+}
+
 // sealChunks appends the chunks of plaintext to sealed, which holds the
 // header and has room for them.
 func sealChunks(aead cipher.AEAD, sealed, plaintext []byte) []byte {
-	base, length := sealed[:nonceSize], sealed[nonceSize:headerSize]
-	var scratch []byte
+	header := sealed[:headerSize]
+	var scratch, ad []byte
 	for i := 0; len(plaintext) > 0; i++ {
 		m := min(sealChunk, len(plaintext))
-		sealed = aead.Seal(sealed, chunkNonce(base, i, &scratch), plaintext[:m], length)
+		nonce, data := chunkInputs(aead, header, i, &scratch, &ad)
+		sealed = aead.Seal(sealed, nonce, plaintext[:m], data)
 		plaintext = plaintext[m:]
 	}
 	return sealed
 }
 
 // wellFormed reports whether sealed has the layout of an enclave of n
-// plaintext bytes.
-func wellFormed(sealed []byte, n int) bool {
-	return len(sealed) == sealedSize(n) && binary.BigEndian.Uint64(sealed[nonceSize:headerSize]) == uint64(n)
+// plaintext bytes sealed with suite s.
+func wellFormed(sealed []byte, n int, s suite) bool {
+	return len(sealed) == sealedSize(n, s) && binary.BigEndian.Uint64(sealed[nonceSize:headerSize]) == uint64(n)
 }
 
-// openChunks decrypts sealed, which must be wellFormed, straight into dst,
-// which must be exactly as long as the plaintext.
+// openChunks decrypts sealed, which must be wellFormed for aead's suite,
+// straight into dst, which must be exactly as long as the plaintext.
 func openChunks(aead cipher.AEAD, dst, sealed []byte) error {
-	base, length, body := sealed[:nonceSize], sealed[nonceSize:headerSize], sealed[headerSize:]
-	var scratch []byte
+	header, body := sealed[:headerSize], sealed[headerSize:]
+	overhead := aead.Overhead()
+	var scratch, ad []byte
 	for i := 0; len(dst) > 0; i++ {
 		m := min(sealChunk, len(dst))
-		out, err := aead.Open(dst[:0], chunkNonce(base, i, &scratch), body[:m+tagSize], length)
+		nonce, data := chunkInputs(aead, header, i, &scratch, &ad)
+		out, err := aead.Open(dst[:0], nonce, body[:m+overhead], data)
 		if err != nil {
 			return ErrDecryption
 		}
@@ -110,7 +150,7 @@ func openChunks(aead cipher.AEAD, dst, sealed []byte) error {
 			wipeBytes(out)
 			return fmt.Errorf("%w: plaintext not decrypted in place", ErrDecryption)
 		}
-		dst, body = dst[m:], body[m+tagSize:]
+		dst, body = dst[m:], body[m+overhead:]
 	}
 	return nil
 }
@@ -141,7 +181,7 @@ func currentKey() (*Coffer, error) {
 // NewBufferFromBytes, a frozen or compact Buffer's data is sealed and left
 // as it is, and a source Purge wiped gives ErrDestroyed.
 func NewEnclave(src []byte) (*Enclave, error) {
-	e, err := seal(src)
+	e, err := seal(src, sealingSuite())
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +235,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	if err := s.noteCanary(s.verifyMemory()); err != nil {
 		return nil, s.hideAfter(err)
 	}
-	e, err := seal(s.bytes())
+	e, err := seal(s.bytes(), sealingSuite())
 	testPoint("Seal")
 	if err != nil && !s.live.Load() {
 		// A Purge took the key during the seal, and this Buffer with it.
@@ -214,13 +254,13 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	return e, nil
 }
 
-// seal encrypts plaintext under the current process key.
-func seal(plaintext []byte) (*Enclave, error) {
+// seal encrypts plaintext under the current process key with suite s.
+func seal(plaintext []byte, s suite) (*Enclave, error) {
 	if len(plaintext) == 0 {
 		return nil, sizeError(0)
 	}
 	// sealed holds the header; the chunks go into its capacity.
-	sealed := make([]byte, headerSize, sealedSize(len(plaintext)))
+	sealed := make([]byte, headerSize, sealedSize(len(plaintext), s))
 	if err := randomBytes(sealed[:nonceSize]); err != nil {
 		return nil, err
 	}
@@ -233,7 +273,7 @@ func seal(plaintext []byte) (*Enclave, error) {
 			return nil, err
 		}
 		err = key.WithKey(func(k []byte) error {
-			return withCipher(k, sealed[:nonceSize], len(plaintext), func(aead cipher.AEAD) error {
+			return withCipher(k, sealed[:nonceSize], len(plaintext), s, func(aead cipher.AEAD) error {
 				sealChunks(aead, sealed, plaintext)
 				return nil
 			})
@@ -249,7 +289,7 @@ func seal(plaintext []byte) (*Enclave, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Enclave{key: key, sealed: sealed[:cap(sealed)], size: len(plaintext)}, nil
+		return &Enclave{key: key, sealed: sealed[:cap(sealed)], size: len(plaintext), suite: s}, nil
 	}
 }
 
@@ -259,7 +299,8 @@ func seal(plaintext []byte) (*Enclave, error) {
 // through the Go heap.
 //
 // If the ciphertext was altered, or the key was lost to Purge, Open returns
-// ErrDecryption and nothing is left behind.
+// ErrDecryption and nothing is left behind; if Go refused the cipher, the
+// error wraps ErrCipher as well.
 //
 // Inside the cipher, the key or its schedule is copied into heap values,
 // which are wiped after the call, and subkeys (XChaCha's HChaCha20 subkey
@@ -272,6 +313,31 @@ func (e *Enclave) Open(opts ...Option) (*Buffer, error) {
 		return nil, fmt.Errorf("%w: %w: nil or zero Enclave, nothing sealed", ErrInvalidArgument, ErrDecryption)
 	}
 	return decryptToBuffer(e.size, opts, e.openInto)
+}
+
+// WithData opens the Enclave into a frozen Buffer, protected as opts (or
+// the defaults) say, calls fn with its data, and destroys the Buffer: Open,
+// WithData and Destroy in one call, the Buffer destroyed even if fn
+// panics. fn must not keep the slice or write to it.
+//
+// It returns Open's error, and fn is not called; or fn's error; or else
+// the Buffer's: ErrDestroyed if Purge wiped the data while fn ran (what fn
+// saw may have been zeros), ErrCanaryCorrupt if a canary was found broken.
+// A nil fn or Enclave gives ErrInvalidArgument.
+func (e *Enclave) WithData(fn func(data []byte) error, opts ...Option) (err error) {
+	if fn == nil {
+		return fmt.Errorf("%w: nil callback", ErrInvalidArgument)
+	}
+	b, err := e.Open(opts...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if derr := b.Destroy(); err == nil {
+			err = derr
+		}
+	}()
+	return b.WithData(fn)
 }
 
 // decryptToBuffer returns a frozen Buffer of size bytes, protected as opts
@@ -293,16 +359,19 @@ func decryptToBuffer(size int, opts []Option, fill func([]byte) error) (*Buffer,
 // openInto decrypts the Enclave into dst, which must be protected memory
 // exactly e.size bytes long.
 func (e *Enclave) openInto(dst []byte) error {
-	if !wellFormed(e.sealed, len(dst)) {
+	if !wellFormed(e.sealed, len(dst), e.suite) {
 		return ErrDecryption
 	}
 	err := e.key.WithKey(func(k []byte) error {
-		return withCipher(k, e.sealed[:nonceSize], len(dst), func(aead cipher.AEAD) error {
+		return withCipher(k, e.sealed[:nonceSize], len(dst), e.suite, func(aead cipher.AEAD) error {
 			return openChunks(aead, dst, e.sealed)
 		})
 	})
-	if errors.Is(err, ErrCofferDestroyed) {
+	switch {
+	case errors.Is(err, ErrCofferDestroyed):
 		return fmt.Errorf("%w: the key was purged", ErrDecryption)
+	case errors.Is(err, ErrCipher):
+		return fmt.Errorf("%w: %w", ErrDecryption, err)
 	}
 	return err
 }

@@ -2,6 +2,8 @@ package memguard
 
 import (
 	"bytes"
+	"crypto/fips140"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -79,11 +81,18 @@ func TestSeal(t *testing.T) {
 }
 
 // Every bit flipped anywhere in the sealed bytes makes Open fail, for both
-// ciphers (cipher.go).
+// ciphers and both suites (cipher.go).
 func TestEnclaveTamperingFails(t *testing.T) {
-	for _, n := range []int{32, xaesMinSize} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			e, err := NewEnclave(pattern(n))
+	for _, tc := range []struct {
+		n int
+		s suite
+	}{{32, suiteBySize}, {xaesMinSize, suiteBySize}, {32, suiteApproved}} {
+		if fips140.Enforced() && tc.s != suiteApproved {
+			continue
+		}
+		n := tc.n
+		t.Run(fmt.Sprint(n, "/suite", tc.s), func(t *testing.T) {
+			e, err := seal(pattern(n), tc.s)
 			require.NoError(t, err)
 			_ = open(t, e) // the key coffer exists before counting
 			before := Stats()
@@ -102,7 +111,7 @@ func TestEnclaveTamperingFails(t *testing.T) {
 			assert.Equal(t, pattern(n), open(t, e), "untampered opens again")
 
 			for _, sealed := range [][]byte{e.sealed[:len(e.sealed)-1], e.sealed[:headerSize-1], nil} {
-				cut := &Enclave{key: e.key, sealed: sealed, size: e.size}
+				cut := &Enclave{key: e.key, sealed: sealed, size: e.size, suite: e.suite}
 				_, err = cut.Open()
 				assert.ErrorIs(t, err, ErrDecryption, "cut to %d bytes", len(sealed))
 			}
@@ -151,20 +160,36 @@ func TestPurgeLosesEnclaveKey(t *testing.T) {
 	assert.Equal(t, pattern(16), open(t, fresh))
 }
 
+// testSuites are the suites this process can seal with: both, except
+// under GODEBUG=fips140=only, which refuses suiteBySize.
+func testSuites() []suite {
+	if fips140.Enforced() {
+		return []suite{suiteApproved}
+	}
+	return []suite{suiteBySize, suiteApproved}
+}
+
 // Chunks authenticate their place: every rearrangement fails.
 func TestEnclaveChunksAreBound(t *testing.T) {
+	for _, s := range testSuites() {
+		t.Run(fmt.Sprint("suite", s), func(t *testing.T) { testChunksAreBound(t, s) })
+	}
+}
+
+func testChunksAreBound(t *testing.T, s suite) {
 	size := 2*sealChunk + 100 // three chunks
-	a, err := NewEnclave(pattern(size))
+	a, err := seal(pattern(size), s)
 	require.NoError(t, err)
-	b, err := NewEnclave(pattern(size))
+	b, err := seal(pattern(size), s)
 	require.NoError(t, err)
-	require.Len(t, a.sealed, sealedSize(size))
+	require.Len(t, a.sealed, sealedSize(size, s))
+	full := sealChunk + s.overhead()
 	chunk := func(e *Enclave, i int) []byte {
-		start := headerSize + i*(sealChunk+tagSize)
-		return e.sealed[start : start+sealChunk+tagSize]
+		start := headerSize + i*full
+		return e.sealed[start : start+full]
 	}
 	mutated := func(change func(s []byte) []byte) *Enclave {
-		return &Enclave{key: a.key, sealed: change(bytes.Clone(a.sealed)), size: a.size}
+		return &Enclave{key: a.key, sealed: change(bytes.Clone(a.sealed)), size: a.size, suite: s}
 	}
 	for name, e := range map[string]*Enclave{
 		"chunks swapped": mutated(func(s []byte) []byte {
@@ -177,12 +202,12 @@ func TestEnclaveChunksAreBound(t *testing.T) {
 			copy(s[headerSize:], chunk(b, 0))
 			return s
 		}),
-		"last chunk dropped":   mutated(func(s []byte) []byte { return s[:headerSize+2*(sealChunk+tagSize)] }),
+		"last chunk dropped":   mutated(func(s []byte) []byte { return s[:headerSize+2*full] }),
 		"a byte appended":      mutated(func(s []byte) []byte { return append(s, 0) }),
 		"header only":          mutated(func(s []byte) []byte { return s[:headerSize] }),
 		"length field changed": mutated(func(s []byte) []byte { s[headerSize-1] ^= 1; return s }),
 		"shorter than a nonce": mutated(func(s []byte) []byte { return s[:5] }),
-		"size claims one less": {key: a.key, sealed: a.sealed, size: size - 1},
+		"size claims one less": {key: a.key, sealed: a.sealed, size: size - 1, suite: s},
 	} {
 		before := Stats().LiveBuffers
 		buf, err := e.Open()
@@ -207,4 +232,65 @@ func TestOpenAddsOneRegion(t *testing.T) {
 	assert.Equal(t, before.LockedBytes+regionPagesFor(32), during.LockedBytes)
 	require.NoError(t, b.Destroy())
 	assert.Equal(t, before.LiveBuffers, Stats().LiveBuffers)
+}
+
+func TestEnclaveWithData(t *testing.T) {
+	e, err := NewEnclave(pattern(100))
+	require.NoError(t, err)
+	before := Stats().LiveBuffers
+	var seen []byte
+	require.NoError(t, e.WithData(func(data []byte) error {
+		seen = bytes.Clone(data)
+		assert.Equal(t, before+1, Stats().LiveBuffers, "one Buffer open during fn")
+		return nil
+	}))
+	assert.Equal(t, pattern(100), seen)
+	assert.Equal(t, before, Stats().LiveBuffers, "the Buffer is destroyed")
+
+	sentinel := errors.New("fn failed")
+	assert.Same(t, sentinel, e.WithData(func([]byte) error { return sentinel }))
+
+	require.NoError(t, e.WithData(func(data []byte) error {
+		assert.Equal(t, pattern(100), data)
+		return nil
+	}, NoAccessWhenIdle()))
+	err = e.WithData(func([]byte) error { t.Error("called"); return nil }, NoAccessWhenIdle(), Compact())
+	assert.ErrorIs(t, err, ErrInvalidArgument, "options that do not go together")
+	assert.Equal(t, before, Stats().LiveBuffers)
+
+	assert.PanicsWithValue(t, "in fn", func() {
+		_ = e.WithData(func([]byte) error { panic("in fn") })
+	})
+	assert.Equal(t, before, Stats().LiveBuffers, "destroyed when fn panics")
+	assert.Equal(t, pattern(100), open(t, e), "the Enclave is unchanged")
+}
+
+func TestEnclaveWithDataFailures(t *testing.T) {
+	e, err := NewEnclave(pattern(10))
+	require.NoError(t, err)
+	called := false
+	fn := func([]byte) error { called = true; return nil }
+
+	assert.ErrorIs(t, e.WithData(nil), ErrInvalidArgument)
+	var nilEnclave *Enclave
+	assert.ErrorIs(t, nilEnclave.WithData(fn), ErrInvalidArgument)
+	assert.ErrorIs(t, new(Enclave).WithData(fn), ErrInvalidArgument)
+
+	e.sealed[len(e.sealed)-1] ^= 1
+	assert.ErrorIs(t, e.WithData(fn), ErrDecryption)
+	e.sealed[len(e.sealed)-1] ^= 1
+	assert.False(t, called, "fn is not called when Open fails")
+
+	// A Purge while fn runs wipes the data fn sees: ErrDestroyed, even
+	// though fn returned nil.
+	before := Stats().LiveBuffers
+	err = e.WithData(func(data []byte) error {
+		Purge()
+		assert.Equal(t, make([]byte, len(data)), data, "wiped under fn")
+		return nil
+	})
+	assert.ErrorIs(t, err, ErrDestroyed)
+	assert.LessOrEqual(t, Stats().LiveBuffers, before)
+	assert.ErrorIs(t, e.WithData(fn), ErrDecryption, "the key went with the Purge")
+	assert.False(t, called)
 }

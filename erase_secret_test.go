@@ -3,6 +3,7 @@
 package memguard
 
 import (
+	"crypto/cipher"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -56,14 +57,16 @@ func TestNoSubkeyResidue(t *testing.T) {
 	release()
 
 	// Control: the same decryption without eraseTemporaries leaves it.
+	var aead cipher.AEAD
 	release = parkAfter(func() {
-		aead, err := chacha20poly1305.NewX(key)
+		var err error
+		aead, err = chacha20poly1305.NewX(key)
 		require.NoError(t, err)
-		defer wipeKeyState(aead)
 		require.NoError(t, openChunks(aead, make([]byte, 64), e.sealed))
 	})
 	assert.NotEmpty(t, scan(subkey), "the control finds the subkey")
 	release()
+	wipeKeyState(aead)
 }
 
 // currentKeyInto copies the process key into dst.

@@ -5,7 +5,6 @@ package memguard
 import (
 	"errors"
 	"fmt"
-	"math"
 	"syscall"
 )
 
@@ -16,8 +15,9 @@ var (
 	ErrInvalidSize = errors.New("memguard: invalid size")
 	// ErrInvalidArgument: a nil reader or callback, a nil or zero
 	// Enclave, Options that do not go together (Compact with
-	// NoAccessWhenIdle), or a source in read-only memory that a
-	// constructor cannot wipe (other than a Buffer's own data).
+	// NoAccessWhenIdle), a negative WithChunkSize, or a source in
+	// read-only memory that a constructor cannot wipe (other than a
+	// Buffer's own data).
 	ErrInvalidArgument = errors.New("memguard: invalid argument")
 	// ErrDestroyed: the Buffer was destroyed, by Destroy, Seal or Purge,
 	// or Purge wiped it while the call was using it.
@@ -31,6 +31,13 @@ var (
 	// ErrDecryption: an Enclave failed to decrypt, because its ciphertext
 	// was altered or its key was lost to Purge.
 	ErrDecryption = errors.New("memguard: decryption failed")
+	// ErrCipher: Go's cryptography refused the enclave cipher, as
+	// GODEBUG=fips140=only makes it refuse algorithms that FIPS 140-3 does
+	// not approve; the error wraps Go's too. In FIPS 140-3 mode enclaves
+	// use approved algorithms only (see Enclave), so it reports a Go
+	// release that refuses those as well. Open reports it with
+	// ErrDecryption.
+	ErrCipher = errors.New("memguard: enclave cipher refused")
 	// ErrCofferDestroyed: the Coffer was destroyed, by Destroy or Purge.
 	ErrCofferDestroyed = errors.New("memguard: coffer has been destroyed")
 	// ErrMemoryLock: the kernel refused to lock memory. The error is a
@@ -53,13 +60,13 @@ var (
 type LockError struct {
 	Size      int    // secret bytes asked for
 	Requested int    // bytes of pages the lock was asked for
-	Limit     uint64 // soft RLIMIT_MEMLOCK at the time; MaxUint64 is unlimited
+	Limit     uint64 // soft RLIMIT_MEMLOCK at the time; MemlockUnlimited if none
 	Err       error  // the errno, if any
 }
 
 func (e *LockError) Error() string {
 	limit := "unlimited"
-	if e.Limit != math.MaxUint64 {
+	if e.Limit != MemlockUnlimited {
 		limit = fmt.Sprintf("%d bytes", e.Limit)
 	}
 	return fmt.Sprintf("memguard: cannot lock %d bytes of memory for a %d-byte secret (%v); "+

@@ -280,6 +280,8 @@ func (r *scriptedReader) Read(p []byte) (int, error) {
 
 // FuzzReaders feeds the reader constructors from adversarial readers: every
 // outcome is a correct buffer or an error, and a failure leaves nothing.
+// NewBufferFromReaderUntil's delimiter is size's low byte: the reader gives
+// byte(i) as its byte i, so the line ends there, or earlier at EOF.
 func FuzzReaders(f *testing.F) {
 	f.Add(uint16(10), []byte{0, 4, 0, 6})
 	f.Add(uint16(5000), []byte{0, 255, 1, 255, 2, 0, 0, 255, 3, 200})
@@ -287,13 +289,16 @@ func FuzzReaders(f *testing.F) {
 	f.Add(uint16(8), []byte{5, 0})
 	f.Fuzz(func(t *testing.T, size uint16, script []byte) {
 		before := Stats().LiveBuffers
-		for _, entire := range []bool{false, true} {
+		for _, ctor := range []string{"exact", "entire", "until"} {
 			r := &scriptedReader{script: append([]byte(nil), script...)}
 			var b *Buffer
 			var err error
-			if entire {
+			switch ctor {
+			case "entire":
 				b, err = NewBufferFromEntireReader(r)
-			} else {
+			case "until":
+				b, err = NewBufferFromReaderUntil(r, byte(size))
+			default:
 				b, err = NewBufferFromReader(r, int(size))
 			}
 			if err != nil {
@@ -302,21 +307,24 @@ func FuzzReaders(f *testing.F) {
 				}
 				if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errScripted) && !errors.Is(err, ErrInvalidArgument) &&
 					!errors.Is(err, io.ErrNoProgress) && !errors.Is(err, ErrInvalidSize) {
-					t.Fatalf("unexpected error %v", err)
+					t.Fatalf("%s: unexpected error %v", ctor, err)
 				}
 				continue
 			}
 			want := int(size)
-			if entire {
+			switch ctor {
+			case "entire":
 				want = r.given
+			case "until":
+				want = min(r.given, int(byte(size)))
 			}
 			if b.Size() != want {
-				t.Fatalf("size %d, want %d", b.Size(), want)
+				t.Fatalf("%s: size %d, want %d", ctor, b.Size(), want)
 			}
 			b.WithData(func(d []byte) error {
 				for i := range d {
 					if d[i] != byte(i) {
-						t.Fatalf("byte %d is %d", i, d[i])
+						t.Fatalf("%s: byte %d is %d", ctor, i, d[i])
 					}
 				}
 				return nil

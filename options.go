@@ -10,9 +10,16 @@ import (
 // Option chooses how one secret is protected, beyond what every Buffer
 // gets. Options are built only by the functions of this package
 // (NoAccessWhenIdle, SecretMemory, AllowFallback, Compact) and passed to a
-// constructor, to (*Enclave).Open, or to SetDefaultOptions. A nil Option
-// is ignored.
-type Option func(*options)
+// constructor, to (*Enclave).Open or WithData, or to SetDefaultOptions. A
+// nil Option is ignored.
+type Option interface {
+	apply(*options)
+}
+
+// optionFlag is an Option that adds its flags to a set.
+type optionFlag options
+
+func (f optionFlag) apply(o *options) { *o |= options(f) }
 
 // options is a set of Options. The zero set is an ordinary Buffer.
 type options uint8
@@ -31,7 +38,7 @@ const (
 // last one out makes them inaccessible again. A slice kept past its
 // callback then faults when read, instead of seeing the secret. Each
 // access costs two protection changes.
-func NoAccessWhenIdle() Option { return func(o *options) { *o |= optNoAccess } }
+func NoAccessWhenIdle() Option { return optionFlag(optNoAccess) }
 
 // SecretMemory takes the data pages from memfd_secret(2) (Linux 5.14 and
 // later, on by default from 6.5). Those pages are out of the kernel's
@@ -41,14 +48,14 @@ func NoAccessWhenIdle() Option { return func(o *options) { *o |= optNoAccess } }
 // lock policy. Where memfd_secret is missing or disabled (and always on
 // macOS) the allocation fails with an error matching errors.ErrUnsupported
 // that says why, unless AllowFallback is given too.
-func SecretMemory() Option { return func(o *options) { *o |= optSecret } }
+func SecretMemory() Option { return optionFlag(optSecret) }
 
 // AllowFallback lets SecretMemory settle for ordinary pages, protected as a
 // Buffer without options is, where secret memory is unavailable, or where
 // the kernel refuses it for RLIMIT_MEMLOCK under LockBestEffort or
 // LockDisabled. Each fallback is counted in Stats().SecretMemoryFallbacks.
 // Without SecretMemory it changes nothing.
-func AllowFallback() Option { return func(o *options) { *o |= optFallback } }
+func AllowFallback() Option { return optionFlag(optFallback) }
 
 // Compact packs a secret of up to 256 bytes into a slot of a shared,
 // locked, guard-paged chunk of the compact arena, instead of a region of
@@ -76,7 +83,7 @@ func AllowFallback() Option { return func(o *options) { *o |= optFallback } }
 // Given to a constructor or Open, a size above 256 bytes is
 // ErrInvalidSize. Set with SetDefaultOptions, it applies to secrets of up
 // to 256 bytes, and larger ones get regions of their own, as without it.
-func Compact() Option { return func(o *options) { *o |= optCompact } }
+func Compact() Option { return optionFlag(optCompact) }
 
 // defaultOptions are the options of calls given none; SetDefaultOptions
 // sets them. Only valid sets are stored.
@@ -106,7 +113,7 @@ func collect(opts []Option) options {
 	var o options
 	for _, opt := range opts {
 		if opt != nil {
-			opt(&o)
+			opt.apply(&o)
 		}
 	}
 	return o

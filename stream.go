@@ -22,20 +22,18 @@ type Stream struct {
 	mu        sync.Mutex
 	chunks    []*Enclave // the front is read first
 	size      int
-	chunkSize int
+	chunkSize int // 0: DefaultChunkSize; below 0: refused by every call
 }
 
 // StreamOption configures NewStream.
 type StreamOption func(*Stream)
 
-// WithChunkSize sets the most plaintext bytes sealed into one Enclave. A
-// size below 1 keeps DefaultChunkSize.
+// WithChunkSize sets the most plaintext bytes sealed into one Enclave.
+// Zero keeps DefaultChunkSize. A negative size makes every call of the
+// Stream that returns an error (Write, Read, Next, Flush) fail with
+// ErrInvalidArgument, since NewStream returns no error.
 func WithChunkSize(n int) StreamOption {
-	return func(s *Stream) {
-		if n > 0 {
-			s.chunkSize = n
-		}
-	}
+	return func(s *Stream) { s.chunkSize = n }
 }
 
 // NewStream returns an empty Stream.
@@ -49,6 +47,15 @@ func NewStream(opts ...StreamOption) *Stream {
 	return s
 }
 
+// configError reports a chunk size the Stream cannot use. The caller
+// holds mu.
+func (s *Stream) configError() error {
+	if s.chunkSize < 0 {
+		return fmt.Errorf("%w: negative chunk size %d given to WithChunkSize", ErrInvalidArgument, s.chunkSize)
+	}
+	return nil
+}
+
 // Write seals p, chunk by chunk, and wipes each chunk of p once it is
 // sealed. If sealing fails it returns how many bytes were taken; the rest
 // of p is left as it was.
@@ -58,10 +65,13 @@ func (s *Stream) Write(p []byte) (int, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.configError(); err != nil {
+		return 0, err
+	}
 	n := 0
 	size := s.chunkSize
-	if size < 1 {
-		size = DefaultChunkSize // a zero Stream
+	if size == 0 {
+		size = DefaultChunkSize
 	}
 	for n < len(p) {
 		chunk := p[n:min(len(p), n+size)]
@@ -88,6 +98,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.configError(); err != nil {
+		return 0, err
+	}
 	if len(s.chunks) == 0 {
 		return 0, io.EOF
 	}
@@ -121,7 +134,7 @@ func readChunk(e *Enclave, p []byte) (k int, rest *Enclave, err error) {
 		k = copy(p, data)
 		testPoint("Stream.Read")
 		if k < len(data) {
-			rest, err = seal(data[k:])
+			rest, err = seal(data[k:], e.suite)
 			return err
 		}
 		return nil
@@ -147,6 +160,9 @@ func (s *Stream) Next() (*Buffer, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.configError(); err != nil {
+		return nil, err
+	}
 	if len(s.chunks) == 0 {
 		return nil, io.EOF
 	}
@@ -168,6 +184,9 @@ func (s *Stream) Flush() (*Buffer, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.configError(); err != nil {
+		return nil, err
+	}
 	if len(s.chunks) == 0 {
 		return nil, io.EOF
 	}

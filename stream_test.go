@@ -43,7 +43,33 @@ func TestStreamChunkSizeApplies(t *testing.T) {
 	assert.Equal(t, 84, s.Size())
 
 	def := filledStream(t, pattern(DefaultChunkSize+1), WithChunkSize(0))
-	assert.Len(t, def.chunks, 2, "a size below 1 keeps the default")
+	assert.Len(t, def.chunks, 2, "zero keeps the default")
+	last := filledStream(t, pattern(10), WithChunkSize(-1), WithChunkSize(4))
+	assert.Len(t, last.chunks, 3, "the last WithChunkSize counts")
+}
+
+// A negative chunk size, which NewStream cannot return as an error, is
+// reported by every call that can, before anything else happens.
+func TestStreamNegativeChunkSize(t *testing.T) {
+	s := NewStream(WithChunkSize(-5))
+	src := pattern(10)
+	n, err := s.Write(src)
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "-5")
+	assert.Zero(t, n)
+	assert.Equal(t, pattern(10), src, "nothing taken, nothing wiped")
+	n, err = s.Read(make([]byte, 4))
+	assert.ErrorIs(t, err, ErrInvalidArgument, "not io.EOF")
+	assert.Zero(t, n)
+	b, err := s.Next()
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Nil(t, b)
+	b, err = s.Flush()
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Nil(t, b)
+	assert.Zero(t, s.Size())
+	_, err = io.ReadAll(s)
+	assert.ErrorIs(t, err, ErrInvalidArgument)
 }
 
 func TestStreamPartialReadReseals(t *testing.T) {

@@ -107,15 +107,16 @@ type reader struct {
 	off int
 }
 
+// Read returns io.EOF with the last bytes, as Asherah's reader does, and
+// again on every later call. The callback always returns nil, so that a
+// Purge during the copy still reaches the caller as an error.
 func (r *reader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
+	n, atEnd := 0, false
 	wiped, err := r.s.withBytes(func(b []byte) error {
-		if r.off >= len(b) {
-			return io.EOF
-		}
-		n = copy(p, b[r.off:])
+		n = copy(p, b[min(r.off, len(b)):])
+		atEnd = r.off+n >= len(b)
 		if h := readHook.Load(); h != nil {
 			(*h)()
 		}
@@ -128,5 +129,8 @@ func (r *reader) Read(p []byte) (int, error) {
 		return 0, ErrClosed
 	}
 	r.off += n
+	if err == nil && atEnd {
+		err = io.EOF
+	}
 	return n, err
 }

@@ -9,6 +9,7 @@ package securememory
 
 import (
 	"io"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/securememory/memguard"
@@ -79,20 +80,56 @@ type closedError struct{}
 func (closedError) Error() string        { return "secret has already been destroyed" }
 func (closedError) Is(target error) bool { return target == memguard.ErrDestroyed }
 
-// Counter is a count that is safe for concurrent use.
-type Counter struct{ n atomic.Int64 }
+// Counter is a count that is safe for concurrent use. A nil *Counter
+// counts zero.
+//
+// Asherah's counters are go-metrics Counters, registered in go-metrics'
+// default registry under the names Name returns, where reporters find
+// them. This package does not depend on go-metrics; two lines register
+// these counters there, as gauges (which reporters export with the same
+// value):
+//
+//	metrics.NewRegisteredFunctionalGauge(securememory.AllocCounter.Name(), nil, securememory.AllocCounter.Count)
+//	metrics.NewRegisteredFunctionalGauge(securememory.InUseCounter.Name(), nil, securememory.InUseCounter.Count)
+//
+// A *Counter is also an expvar.Var (String), for dashboards that scrape
+// /debug/vars: expvar.Publish(securememory.AllocCounter.Name(),
+// securememory.AllocCounter).
+type Counter struct {
+	n    atomic.Int64
+	name string
+}
 
 // Count returns the current count.
-func (c *Counter) Count() int64 { return c.n.Load() }
+func (c *Counter) Count() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
+}
+
+// Name is the name Asherah registers the counter under:
+// "secret.allocated" for AllocCounter, "secret.inuse" for InUseCounter.
+// Other Counters have none.
+func (c *Counter) Name() string {
+	if c == nil {
+		return ""
+	}
+	return c.name
+}
+
+// String returns the count in decimal, which is valid JSON, as expvar.Var
+// asks.
+func (c *Counter) String() string { return strconv.FormatInt(c.Count(), 10) }
 
 func (c *Counter) add(d int64) { c.n.Add(d) }
 
-// The counters Asherah's securememory exposes, under the same meaning:
-// AllocCounter moves once per Secret allocated; InUseCounter once up per
-// allocation and once down per Close.
+// The counters Asherah's securememory exposes, under the same meaning and
+// names: AllocCounter moves once per Secret allocated; InUseCounter once
+// up per allocation and once down per Close.
 var (
-	AllocCounter = new(Counter)
-	InUseCounter = new(Counter)
+	AllocCounter = &Counter{name: "secret.allocated"}
+	InUseCounter = &Counter{name: "secret.inuse"}
 )
 
 // New copies b into a new Secret and wipes b. Empty b gives an error

@@ -2,9 +2,12 @@ package securememory
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"expvar"
 	"io"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,6 +142,61 @@ func TestNewReader(t *testing.T) {
 	all, err := io.ReadAll(s.NewReader())
 	require.NoError(t, err)
 	assert.Equal(t, content, all)
+}
+
+// The reader returns io.EOF together with the last bytes, and then alone,
+// as Asherah's does (its TestReader reads "0123456789" in these steps).
+func TestReaderEOFWithLastBytes(t *testing.T) {
+	s, err := new(Factory).New([]byte("0123456789"))
+	require.NoError(t, err)
+	defer s.Close()
+	r := s.NewReader()
+	for _, step := range []struct {
+		n    int
+		want string
+		err  error
+	}{
+		{4, "0123", nil},
+		{0, "", nil},
+		{4, "4567", nil},
+		{1, "8", nil},
+		{4, "9", io.EOF},
+		{4, "", io.EOF},
+		{0, "", io.EOF},
+	} {
+		p := make([]byte, step.n)
+		n, err := r.Read(p)
+		assert.Equal(t, step.err, err, "reading %d for %q", step.n, step.want)
+		assert.Equal(t, step.want, string(p[:n]))
+	}
+
+	exact := s.NewReader()
+	p := make([]byte, 10)
+	n, err := exact.Read(p)
+	assert.Equal(t, 10, n)
+	assert.Equal(t, io.EOF, err, "a read that takes the rest exactly ends it")
+	assert.Equal(t, "0123456789", string(p))
+}
+
+func TestCounterForDashboards(t *testing.T) {
+	assert.Equal(t, "secret.allocated", AllocCounter.Name())
+	assert.Equal(t, "secret.inuse", InUseCounter.Name())
+	for _, c := range []*Counter{AllocCounter, InUseCounter} {
+		var v expvar.Var = c
+		var n int64
+		require.NoError(t, json.Unmarshal([]byte(v.String()), &n), "expvar wants JSON")
+		assert.InDelta(t, c.Count(), n, 1000) // other tests' Secrets may move it meanwhile
+	}
+	s, err := new(Factory).New([]byte("x"))
+	require.NoError(t, err)
+	assert.Equal(t, strconv.FormatInt(InUseCounter.Count(), 10), InUseCounter.String())
+	require.NoError(t, s.Close())
+
+	var none *Counter
+	assert.Zero(t, none.Count())
+	assert.Empty(t, none.Name())
+	assert.Equal(t, "0", none.String())
+	assert.Equal(t, "0", new(Counter).String())
 }
 
 func TestReadersRaceWithClose(t *testing.T) {

@@ -42,7 +42,13 @@ func TestNoResidue(t *testing.T) {
 	require.NoError(t, err)
 	_, err = memguard.NewBufferFromReader(io.MultiReader(bytes.NewReader(secret(0)[:20]), iotest.ErrReader(io.ErrClosedPipe)), size)
 	require.Error(t, err) // a failed read wipes what it read
-	for _, b := range []*memguard.Buffer{fromBytes, fromReader, fromEntire} {
+	delim := byte(0)
+	for bytes.IndexByte(secret(0), delim) >= 0 {
+		delim++ // a byte the random secret lacks
+	}
+	fromLine, err := memguard.NewBufferFromReaderUntil(io.MultiReader(bytes.NewReader(secret(0)), bytes.NewReader([]byte{delim, 'x'})), delim)
+	require.NoError(t, err)
+	for _, b := range []*memguard.Buffer{fromBytes, fromReader, fromEntire, fromLine} {
 		mustEqual(b, secret(0))
 	}
 
@@ -117,7 +123,7 @@ func TestNoResidue(t *testing.T) {
 	memguard.WipeBytes(scratch[3*size : 4*size])
 	require.NoError(t, sm.Close())
 
-	for _, b := range []*memguard.Buffer{fromReader, fromEntire, opened, again, directOpened, randomOpened, mutable, view, flushed} {
+	for _, b := range []*memguard.Buffer{fromReader, fromEntire, fromLine, opened, again, directOpened, randomOpened, mutable, view, flushed} {
 		require.NoError(t, b.Destroy())
 	}
 	require.NoError(t, coffer.Destroy())
