@@ -7,7 +7,6 @@ import (
 	"io"
 	"runtime"
 	"sync"
-	"unsafe"
 )
 
 // Buffer is a secret held in a guarded, locked region outside the Go heap.
@@ -34,33 +33,18 @@ import (
 type Buffer struct {
 	// The state lives apart from the handle so that the registry, which
 	// Purge walks, holds the state and not the handle: an unreachable
-	// handle lets its finalizer free the state.
-	// A copy of the handle would share the state but not the finalizer,
+	// handle lets its cleanup wipe the state.
+	// A copy of the handle would share the state but not the cleanup,
 	// which frees the state when the original becomes unreachable: go vet
 	// reports copies. First, since a zero-size last field would be padded.
 	_ [0]sync.Mutex
 	*bufferState
-	// self is the handle's own address, as the constructor made it: a
-	// copy's differs, so Destroy clears the finalizer only through the
-	// original (clearing it through a copy would end the process).
-	self uintptr
-	// The runtime keeps a span's finalizer records in a list sorted by
-	// address and walks it to add each one: in the 24-byte size class a
-	// span holds a third as many handles as in the 8-byte class, and the
-	// walk is that much shorter when a million Buffers live.
-	_ uintptr
+	cleanup runtime.Cleanup
 }
 
 // newBuffer allocates the state for size bytes stored as st and wraps it
 // in a handle. The data is writable and, even for NoAccessWhenIdle, not yet
 // hidden: the constructor fills it first.
-//
-// The handle's finalizer reclaims a Buffer dropped without Destroy. A
-// finalizer, not runtime.AddCleanup: a cleanup allocates its argument and
-// a closure beside its record, 24 bytes more per Buffer, and the cases a
-// finalizer handles badly cannot arise here: the handle is in no cycle
-// (the state never points back to it) and nothing observes it come back
-// for the finalizer's call.
 func newBuffer(size int, st storage) (*Buffer, error) {
 	if size < 1 {
 		return nil, sizeError(size)
@@ -72,28 +56,17 @@ func newBuffer(size int, st storage) (*Buffer, error) {
 	s.live.Store(true)
 	buffers.add(s)
 	b := &Buffer{bufferState: s}
-	b.self = uintptr(unsafe.Pointer(b))
-	runtime.SetFinalizer(b, (*Buffer).reclaim)
+	b.cleanup = runtime.AddCleanup(b, reclaimBuffer, s)
 	return b, nil
 }
 
-// reclaim frees the state of a Buffer dropped without Destroy. Only a
-// Buffer still live counts: one that a Purge killed meanwhile was not
-// leaked.
-func (b *Buffer) reclaim() {
-	if s := b.bufferState; s.live.CompareAndSwap(true, false) {
+// reclaimBuffer frees the state of a Buffer dropped without Destroy.
+// Only a Buffer still live counts: one that a Purge killed meanwhile was
+// not leaked.
+func reclaimBuffer(s *bufferState) {
+	if s.live.CompareAndSwap(true, false) {
 		reclaimed.Add(1)
 		s.destroy()
-	}
-}
-
-// dropFinalizer clears the finalizer of a Buffer that is being destroyed,
-// so that neither the handle nor its state waits for a collection and a
-// finalizer call to be freed. Through a copy of the handle it does
-// nothing: the finalizer then runs and finds the Buffer dead.
-func (b *Buffer) dropFinalizer() {
-	if b.self == uintptr(unsafe.Pointer(b)) {
-		runtime.SetFinalizer(b, nil)
 	}
 }
 
@@ -321,7 +294,7 @@ func (b *Buffer) Destroy() error {
 	if s == nil {
 		return nil
 	}
-	b.dropFinalizer()
+	b.cleanup.Stop()
 	return s.destroy()
 }
 
@@ -332,7 +305,7 @@ func (b *Buffer) Alive() bool {
 }
 
 // Mutable reports whether the Buffer is alive and not frozen.
-func (b *Buffer) Mutable() bool { return b.Alive() && !b.frozen.Load() }
+func (b *Buffer) Mutable() bool { return b.Alive() && !b.flag(flagFrozen) }
 
 // Locked reports whether the Buffer is alive and its pages are locked in
 // RAM. Under LockBestEffort a Buffer the kernel refused to lock is not.
@@ -358,7 +331,7 @@ func (b *Buffer) String() string {
 	switch {
 	case !b.Alive():
 		return "memguard.Buffer(destroyed)"
-	case b.frozen.Load():
+	case b.flag(flagFrozen):
 		return fmt.Sprintf("memguard.Buffer(%d bytes, frozen)", b.size)
 	default:
 		return fmt.Sprintf("memguard.Buffer(%d bytes, mutable)", b.size)

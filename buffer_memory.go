@@ -2,8 +2,6 @@
 
 package memguard
 
-import "unsafe"
-
 // A Buffer's memory is a region of its own (guarded storage) or a slot of
 // the compact arena, held by value in the state so that a compact Buffer
 // is no heap object more than an ordinary one. The data slice and the
@@ -21,14 +19,14 @@ func (s *bufferState) alloc(size int, st storage) error {
 		if err := allocCompact(&s.arenaSlot, size, st); err != nil {
 			return err
 		}
-		s.compact, s.data = true, unsafe.Pointer(s.arenaSlot.m.data)
+		s.compact = true
 		return nil
 	}
 	r, err := allocRegion(size, st)
 	if err != nil {
 		return err
 	}
-	s.region, s.data = r, unsafe.Pointer(r.data)
+	s.region = r
 	return nil
 }
 

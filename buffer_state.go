@@ -5,10 +5,8 @@ package memguard
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // bufferState is everything a Buffer is, apart from its handle: the locks,
@@ -22,19 +20,11 @@ type bufferState struct {
 	// wipes a buffer in use without taking rw.
 	protMu sync.Mutex
 	// live is set at creation and cleared once, by Destroy, Seal or Purge:
-	// no new access gets in, and whoever leaves rw last frees the region.
-	// A zero state is not live, so a zero Buffer behaves as destroyed.
+	// no new access gets in. A zero state is not live, so a zero Buffer
+	// behaves as destroyed.
 	live atomic.Bool
-	// holders counts the calls between entering rw (or queueing for it)
-	// and leaving it. The one that brings it to zero on a dead Buffer
-	// frees the region: unlike a failed TryLock, a count cannot make two
-	// leavers each think the other is still inside.
-	holders atomic.Int32
-	// wiped is set by Purge before it wipes the data under a user, so that
-	// the user reports ErrDestroyed instead of what it read.
-	wiped   atomic.Bool
-	frozen  atomic.Bool
-	corrupt atomic.Bool // a canary failure was counted for this buffer
+	// flags holds the flag* bits below.
+	flags atomic.Uint32
 
 	// A secluded Buffer (NoAccessWhenIdle) is inaccessible (PROT_NONE)
 	// while no call uses it: the first reader in makes it readable, the
@@ -50,14 +40,13 @@ type bufferState struct {
 	inWiped bool // memoryRange is in wipedMemory, put there by kill; under protMu
 	// The registry's shard, set when registered and never changed, and
 	// the index in it, written under the shard's lock. The 4-byte fields
-	// and the flags sit together, and the data is a pointer and size
-	// rather than a slice, so that the state fits a 128-byte size class.
+	// and the flags sit together, and the data is found through region or
+	// arenaSlot, so that the state fits a 112-byte size class.
 	shard   uint8
 	viewers int32 // readers inside a secluded Buffer, under protMu
 	slot    int32
 
-	region *region        // nil once freed, and for a compact Buffer; written under rw and protMu
-	data   unsafe.Pointer // the secret's first byte, in C memory; nil once freed
+	region *region // nil once freed, and for a compact Buffer; written under rw and protMu
 	size   int
 	// freeErr is what freeing found, reported by the next Destroy; nil
 	// if it found nothing. A pointer, since it is almost always nil.
@@ -66,6 +55,27 @@ type bufferState struct {
 	// Buffer that is not compact); freed under rw and protMu.
 	arenaSlot slot
 }
+
+// The bits of bufferState.flags.
+const (
+	// flagWiped is set by Purge before it wipes the data under a user, so
+	// that the user reports ErrDestroyed instead of what it read.
+	flagWiped uint32 = 1 << iota
+	flagFrozen
+	// flagCorrupt: a canary failure was counted for this Buffer.
+	flagCorrupt
+	// flagReaping: Purge found the Buffer in use and started reapWhenIdle.
+	flagReaping
+)
+
+// flag reports whether bit f of the flags is set.
+func (s *bufferState) flag(f uint32) bool { return s.flags.Load()&f != 0 }
+
+// setFlag sets bit f and reports whether it was set already.
+func (s *bufferState) setFlag(f uint32) bool { return s.flags.Or(f)&f != 0 }
+
+// clearFlag clears bit f.
+func (s *bufferState) clearFlag(f uint32) { s.flags.And(^f) }
 
 // fillAndFreeze runs fill on the data, then freezes it, under one hold of
 // the write lock: a concurrent Purge wipes the buffer but cannot unmap it
@@ -88,7 +98,7 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 	if err := s.protect(rest); err != nil {
 		return err
 	}
-	s.frozen.Store(true)
+	s.setFlag(flagFrozen)
 	if !s.live.Load() {
 		return ErrDestroyed
 	}
@@ -98,12 +108,10 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 func (s *bufferState) withData(fn func(data []byte) error) (err error) {
 	// rlock and runlockChecked, written out: on this path, the hottest in
 	// the package, each call saved is a nanosecond.
-	s.holders.Add(1)
 	s.rw.RLock()
 	defer func() {
 		s.rw.RUnlock()
 		err = s.afterUse(err)
-		s.leave()
 	}()
 	if !s.live.Load() {
 		return ErrDestroyed
@@ -127,7 +135,7 @@ func (s *bufferState) withData(fn func(data []byte) error) (err error) {
 // alone would not. A Purge that lands after the call's last read but
 // before this load also gives ErrDestroyed: the safe side.
 func (s *bufferState) afterUse(err error) error {
-	if !s.wiped.Load() {
+	if !s.flag(flagWiped) {
 		return err
 	}
 	return purgedDuringUse(err)
@@ -149,14 +157,12 @@ func purgedDuringUse(err error) error {
 func (s *bufferState) runlockChecked(err *error) {
 	s.rw.RUnlock()
 	*err = s.afterUse(*err)
-	s.leave()
 }
 
 // unlockChecked is runlockChecked for the writer.
 func (s *bufferState) unlockChecked(err *error) {
 	s.rw.Unlock()
 	*err = s.afterUse(*err)
-	s.leave()
 }
 
 // readChecked calls fn with the data if the canary next to it is intact.
@@ -231,7 +237,7 @@ func (s *bufferState) withDataMut(fn func(data []byte) error) (err error) {
 		return err
 	}
 	defer s.unlockChecked(&err)
-	if s.frozen.Load() {
+	if s.flag(flagFrozen) {
 		return ErrImmutable
 	}
 	// Writable first: a secluded Buffer's canary is not even readable
@@ -260,7 +266,7 @@ func (s *bufferState) freeze() error {
 	if err := s.protect(p); err != nil {
 		return err
 	}
-	s.frozen.Store(true)
+	s.setFlag(flagFrozen)
 	return nil
 }
 
@@ -271,7 +277,7 @@ func (s *bufferState) melt() error {
 		return err
 	}
 	defer s.unlock()
-	s.frozen.Store(false)
+	s.clearFlag(flagFrozen)
 	return nil
 }
 
@@ -304,7 +310,6 @@ func (s *bufferState) verify() (err error) {
 // destroy waits for users to leave, then frees the region; it reports, once,
 // what freeing found.
 func (s *bufferState) destroy() error {
-	s.holders.Add(1)
 	s.live.Store(false)
 	s.rw.Lock()
 	s.release()
@@ -313,66 +318,42 @@ func (s *bufferState) destroy() error {
 		err, s.freeErr = *s.freeErr, nil
 	}
 	s.rw.Unlock()
-	s.holders.Add(-1) // nothing left for a reaper: the region is gone
 	return err
 }
 
 // rlock enters as a reader of a live Buffer.
 func (s *bufferState) rlock() error {
-	s.holders.Add(1)
 	s.rw.RLock()
 	if !s.live.Load() {
-		s.runlock()
+		s.rw.RUnlock()
 		return ErrDestroyed
 	}
 	return nil
 }
 
-func (s *bufferState) runlock() {
-	s.rw.RUnlock()
-	s.leave()
-}
+func (s *bufferState) runlock() { s.rw.RUnlock() }
 
 // lock enters as the only writer of a live Buffer.
 func (s *bufferState) lock() error {
-	s.holders.Add(1)
 	s.rw.Lock()
 	if !s.live.Load() {
-		s.unlock()
+		s.rw.Unlock()
 		return ErrDestroyed
 	}
 	return nil
 }
 
-// unlock leaves rw, then frees the region if the Buffer died meanwhile.
-func (s *bufferState) unlock() {
+func (s *bufferState) unlock() { s.rw.Unlock() }
+
+// reapWhenIdle frees the memory of a Buffer that Purge killed in use, once
+// its users have left: it waits for rw as Destroy does, on a goroutine of
+// its own, so that Purge never waits. The users need do nothing on their
+// way out, and no race between them can leave the memory to none of them.
+func (s *bufferState) reapWhenIdle() {
+	s.rw.Lock()
+	s.release()
 	s.rw.Unlock()
-	s.leave()
-}
-
-// leave ends a hold; the last holder out of a dead Buffer frees its
-// region. Leaving before looking at live matters: Purge clears live before
-// it tries the lock, so either Purge sees no one inside and frees, or the
-// last one out sees the Buffer dead and frees.
-func (s *bufferState) leave() {
-	if s.holders.Add(-1) == 0 && !s.live.Load() {
-		s.reap()
-	}
-}
-
-// reap frees a dead Buffer's region once no call holds it. A TryLock that
-// fails while no call holds the Buffer lost to Purge or another reaper,
-// both of which let go at once: try again. A call that comes in meanwhile
-// finds the Buffer dead and reaps on its way out.
-func (s *bufferState) reap() {
-	for s.holders.Load() == 0 {
-		if s.rw.TryLock() {
-			s.release()
-			s.rw.Unlock()
-			return
-		}
-		runtime.Gosched()
-	}
+	testPoint("reaped")
 }
 
 // release frees the region once. The caller holds rw for writing.
@@ -384,8 +365,8 @@ func (s *bufferState) release() {
 
 // kill is Purge's destroy: it never waits. An idle Buffer's region is
 // detached and appended to batch, for the caller to unmap together with
-// others; a Buffer in use is wiped under its user, who frees the region on
-// leaving and reports ErrDestroyed.
+// others; a Buffer in use is wiped under its user, who reports
+// ErrDestroyed, and freed by reapWhenIdle once its users have left.
 func (s *bufferState) kill(batch []*region) []*region {
 	s.live.Store(false)
 	if s.rw.TryLock() {
@@ -396,7 +377,7 @@ func (s *bufferState) kill(batch []*region) []*region {
 		s.rw.Unlock()
 		return batch
 	}
-	s.wiped.Store(true)
+	s.setFlag(flagWiped)
 	s.protMu.Lock()
 	if r, ok := s.memoryRange(); ok && !s.inWiped {
 		s.inWiped = true
@@ -407,6 +388,9 @@ func (s *bufferState) kill(batch []*region) []*region {
 	}
 	s.arenaSlot.wipe() // a zero slot, freed or never held, has no bytes
 	s.protMu.Unlock()
+	if !s.setFlag(flagReaping) {
+		go s.reapWhenIdle()
+	}
 	return batch
 }
 
@@ -421,7 +405,7 @@ func (s *bufferState) detach() *region {
 		wipedMemory.remove(r)
 	}
 	r := s.region
-	s.region, s.data = nil, nil
+	s.region = nil
 	held := r != nil || s.releaseSlot()
 	s.protMu.Unlock()
 	if held {
@@ -433,10 +417,13 @@ func (s *bufferState) detach() *region {
 // bytes is the secret, over C memory, or nil once freed. The caller holds
 // rw.
 func (s *bufferState) bytes() []byte {
-	if s.data == nil {
-		return nil
+	switch {
+	case s.compact:
+		return s.arenaSlot.bytes() // empty once freed
+	case s.region != nil:
+		return s.region.bytes()
 	}
-	return unsafe.Slice((*byte)(s.data), s.size)
+	return nil
 }
 
 // noteFree keeps what freeing the memory found, if anything, for the next
@@ -469,7 +456,7 @@ func (s *bufferState) canaryIntact() bool {
 
 // noteCanary counts the first canary failure of this Buffer in Stats.
 func (s *bufferState) noteCanary(err error) error {
-	if err == ErrCanaryCorrupt && s.corrupt.CompareAndSwap(false, true) {
+	if err == ErrCanaryCorrupt && !s.setFlag(flagCorrupt) {
 		canaryFailures.Add(1)
 	}
 	return err

@@ -176,7 +176,7 @@ func TestPurgeCompact(t *testing.T) {
 		b := mustCompact(t, 32)
 		bufs = append(bufs, b)
 		if b.arenaSlot.m.chunk == keeper.m.chunk {
-			freed = append(freed, unsafe.Slice((*byte)(b.data), 32))
+			freed = append(freed, unsafe.Slice((*byte)(unsafe.Pointer(b.arenaSlot.m.data)), 32))
 		}
 	}
 	require.NotEmpty(t, freed)

@@ -249,7 +249,7 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	if !s.live.Swap(false) {
 		return nil, ErrDestroyed
 	}
-	b.dropFinalizer()
+	b.cleanup.Stop()
 	s.release()
 	return e, nil
 }

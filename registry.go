@@ -2,7 +2,10 @@
 
 package memguard
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // registry tracks the state of every live Buffer so that Purge can reach
 // them all. It is split into shards, each with its own lock, so that
@@ -38,7 +41,8 @@ var buffers registry
 // them in that order, chunk after chunk, not scattered over all chunks.
 func (r *registry) add(b *bufferState) {
 	const fib = 0x9e3779b97f4a7c15 // 2^64 / golden ratio, odd: spreads the bits
-	b.shard = uint8(uint64(uintptr(b.data)>>21) * fib >> (64 - registryShardBits))
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b.bytes())))
+	b.shard = uint8(uint64(addr>>21) * fib >> (64 - registryShardBits))
 	sh := &r.shards[b.shard]
 	sh.mu.Lock()
 	i := sh.n
