@@ -53,6 +53,29 @@ func init() {
 		}
 	}
 
+	// The same, but the question is whether the secret is ever freed:
+	// the package says a Buffer that becomes unreachable without Destroy
+	// is wiped and freed by the collector, and nothing reaches this one's
+	// state any more.
+	children["zeroed-handle-leak"] = func() {
+		base := memguard.Stats()
+		b, err := memguard.NewBuffer(32)
+		if err != nil {
+			panic(err)
+		}
+		*b = memguard.Buffer{}
+		if _, err := memguard.NewBuffer(32); err != nil {
+			panic(err)
+		}
+		if !waitReclaimed(base.Reclaimed + 1) {
+			panic("the dropped Buffer was never reclaimed")
+		}
+		if live := memguard.Stats().LiveBuffers; live != base.LiveBuffers {
+			println("LiveBuffers", live, "after", base.LiveBuffers)
+			panic("the zeroed handle's secret is never freed")
+		}
+	}
+
 	// A copy of a handle lands, after the original was reclaimed and its
 	// memory reused, at the original's address, inside an array of
 	// Buffers (not at the start of its heap object). Its Destroy must not
@@ -104,6 +127,16 @@ func init() {
 // the process from the finalizer.
 func TestZeroedHandleDropped(t *testing.T) {
 	res := runChild(t, "zeroed-handle")
+	if !strings.Contains(res.stdout, survivedMarker) {
+		t.Fatalf("child died (exit %d, signal %v):\n%s", res.exitCode, res.signal, tail(res.stderr))
+	}
+}
+
+// A Buffer whose handle was reset to the zero Buffer and dropped is
+// freed, as any dropped Buffer is: its secret does not stay in locked
+// memory until a Purge.
+func TestZeroedHandleFreed(t *testing.T) {
+	res := runChild(t, "zeroed-handle-leak")
 	if !strings.Contains(res.stdout, survivedMarker) {
 		t.Fatalf("child died (exit %d, signal %v):\n%s", res.exitCode, res.signal, tail(res.stderr))
 	}
