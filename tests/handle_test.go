@@ -12,7 +12,7 @@ import (
 )
 
 // waitReclaimed collects garbage until Stats().Reclaimed reaches want, or
-// a few seconds pass; then a few collections more, so that the finalizers
+// a few seconds pass; then a few collections more, so that the cleanups
 // queued with the last one have run.
 func waitReclaimed(want int) bool {
 	deadline := time.Now().Add(5 * time.Second)
@@ -33,7 +33,7 @@ func waitReclaimed(want int) bool {
 func init() {
 	// A handle reset to the zero Buffer, which go vet accepts and the
 	// package documents as behaving as destroyed, then dropped: its
-	// finalizer must not dereference the missing state.
+	// reclaim must not dereference the missing state.
 	children["zeroed-handle"] = func() {
 		before := memguard.Stats().Reclaimed
 		b, err := memguard.NewBuffer(32)
@@ -44,7 +44,7 @@ func init() {
 		if b.Alive() || b.Destroy() != nil {
 			panic("a zero Buffer is not destroyed")
 		}
-		// A second Buffer, dropped as is, shows when finalizers have run.
+		// A second Buffer, dropped as is, shows when cleanups have run.
 		if _, err := memguard.NewBuffer(32); err != nil {
 			panic(err)
 		}
@@ -124,7 +124,7 @@ func init() {
 }
 
 // Resetting a handle to the zero Buffer and dropping it does not crash
-// the process from the finalizer.
+// the process from the collector's reclaim of it.
 func TestZeroedHandleDropped(t *testing.T) {
 	res := runChild(t, "zeroed-handle")
 	if !strings.Contains(res.stdout, survivedMarker) {
@@ -142,7 +142,7 @@ func TestZeroedHandleFreed(t *testing.T) {
 	}
 }
 
-// Destroy through a copy of a handle never makes SetFinalizer throw, also
+// Destroy through a copy of a handle never makes the runtime throw, also
 // when the copy sits where the original was.
 func TestCopyAtReusedAddressDestroy(t *testing.T) {
 	if testing.Short() {
