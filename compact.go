@@ -13,8 +13,8 @@ package memguard
 
 // An mg_slot as the calls below take it: the same bytes, in a type with no
 // pointers. cgo checks every Go pointer to a type with pointers at each
-// call, looking for Go pointers in what it points to: about 90 ns here,
-// more than the call. A slot holds pointers to C memory only, set by the
+// call, looking for Go pointers in what it points to, which costs more
+// than the call itself. A slot holds pointers to C memory only, set by the
 // core, so the check could never fail.
 typedef struct {
 	uintptr_t w[sizeof(mg_slot) / sizeof(uintptr_t)];

@@ -212,8 +212,8 @@ func (r *region) lockedBytes() int {
 // slice handed in by a caller and cannot prove the stores dead, as it could
 // for a clear of a caller's local array that is never read again. Go's own
 // crypto wipes with clear too (its GCM clears unauthenticated plaintext
-// that way). A cgo call to explicit_bzero costs about 30 ns more, and Open
-// wipes twice.
+// that way). A cgo call to explicit_bzero would add a cgo call's overhead
+// to every wipe, and Open wipes twice.
 //
 //go:noinline
 func wipeBytes(b []byte) {

@@ -85,11 +85,18 @@ func (closedError) Is(target error) bool { return target == memguard.ErrDestroye
 //
 // Asherah's counters are go-metrics Counters, registered in go-metrics'
 // default registry under the names Name returns, where reporters find
-// them. This package does not depend on go-metrics; two lines register
-// these counters there, as gauges (which reporters export with the same
-// value):
+// them. This package does not depend on go-metrics; these lines register
+// its counters there, as gauges (which reporters export with the same
+// value). A program that imports Asherah's securememory package, as the
+// shim in docs/GUIDE.md does, already has Asherah's own counters under
+// those names, registered when that package is initialised, and they stay
+// at zero: go-metrics refuses a second metric of a name, and
+// NewRegisteredFunctionalGauge drops that error, so Unregister comes
+// first:
 //
+//	metrics.Unregister(securememory.AllocCounter.Name())
 //	metrics.NewRegisteredFunctionalGauge(securememory.AllocCounter.Name(), nil, securememory.AllocCounter.Count)
+//	metrics.Unregister(securememory.InUseCounter.Name())
 //	metrics.NewRegisteredFunctionalGauge(securememory.InUseCounter.Name(), nil, securememory.InUseCounter.Count)
 //
 // A *Counter is also an expvar.Var (String), for dashboards that scrape
