@@ -6,7 +6,8 @@ import (
 )
 
 // BenchmarkCompactNewDestroy is NewBuffer(32, Compact())+Destroy, beside
-// the same without the handle's finalizer, which every Buffer has so that
+// the same without the collector's cleanup (runtime.AddCleanup at
+// creation, Cleanup.Stop at Destroy), which every Buffer registers so that
 // a dropped one is reclaimed: the difference is what the reclaim
 // guarantee costs a compact Buffer. Both from 1 and 2 goroutines at once;
 // ns/op is wall time over all of them.
@@ -19,14 +20,14 @@ func BenchmarkCompactNewDestroy(b *testing.B) {
 		name string
 		run  func() error
 	}{
-		{"finalizer", func() error {
+		{"cleanup", func() error {
 			buf, err := NewBuffer(32, Compact())
 			if err != nil {
 				return err
 			}
 			return buf.Destroy()
 		}},
-		{"no-finalizer", func() error {
+		{"no-cleanup", func() error {
 			s := &bufferState{size: 32}
 			if err := s.alloc(32, st); err != nil {
 				return err
