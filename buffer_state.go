@@ -5,8 +5,10 @@ package memguard
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // bufferState is everything a Buffer is, apart from its handle: the locks,
@@ -64,7 +66,7 @@ const (
 	flagFrozen
 	// flagCorrupt: a canary failure was counted for this Buffer.
 	flagCorrupt
-	// flagReaping: Purge found the Buffer in use and started reapWhenIdle.
+	// flagReaping: reapWhenIdle was started for the Buffer.
 	flagReaping
 )
 
@@ -128,16 +130,17 @@ func (s *bufferState) withData(fn func(data []byte) error) (err error) {
 // ErrDestroyed already), since then what the call computed may come from
 // zeros. One atomic load when nothing was wiped.
 //
-// Purge sets wiped before it wipes, so a flag still clear here means every
-// byte read before was whole. Callers load it after leaving rw: the atomic
-// read-modify-write of the unlock keeps the call's reads of the data
-// before this load also on CPUs that reorder loads (arm64), which a load
-// alone would not. A Purge that lands after the call's last read but
+// Purge sets flagWiped before it wipes, so a flag still clear here means
+// every byte read before was whole. Callers load it after leaving rw: the
+// atomic read-modify-write of the unlock keeps the call's reads of the
+// data before this load also on CPUs that reorder loads (arm64), which a
+// load alone would not. A Purge that lands after the call's last read but
 // before this load also gives ErrDestroyed: the safe side.
 func (s *bufferState) afterUse(err error) error {
 	if !s.flag(flagWiped) {
 		return err
 	}
+	s.reapIfIdle()
 	return purgedDuringUse(err)
 }
 
@@ -325,32 +328,78 @@ func (s *bufferState) destroy() error {
 func (s *bufferState) rlock() error {
 	s.rw.RLock()
 	if !s.live.Load() {
-		s.rw.RUnlock()
+		s.runlock()
 		return ErrDestroyed
 	}
 	return nil
 }
 
-func (s *bufferState) runlock() { s.rw.RUnlock() }
+// runlock leaves rw as a reader, and frees the memory on the way out of a
+// Buffer that Purge wiped under its users (afterUse does the same).
+func (s *bufferState) runlock() {
+	s.rw.RUnlock()
+	if s.flag(flagWiped) {
+		s.reapIfIdle()
+	}
+}
 
-// lock enters as the only writer of a live Buffer.
+// lock enters as the only writer of a live Buffer. A dead one is refused
+// before waiting: Purge may have killed it while a callback still reads.
 func (s *bufferState) lock() error {
+	if !s.live.Load() {
+		return ErrDestroyed
+	}
 	s.rw.Lock()
 	if !s.live.Load() {
-		s.rw.Unlock()
+		s.unlock()
 		return ErrDestroyed
 	}
 	return nil
 }
 
-func (s *bufferState) unlock() { s.rw.Unlock() }
+// unlock is runlock for the writer.
+func (s *bufferState) unlock() {
+	s.rw.Unlock()
+	if s.flag(flagWiped) {
+		s.reapIfIdle()
+	}
+}
 
-// reapWhenIdle frees the memory of a Buffer that Purge killed in use, once
-// its users have left: it waits for rw as Destroy does, on a goroutine of
-// its own, so that Purge never waits. The users need do nothing on their
-// way out, and no race between them can leave the memory to none of them.
+// reapIfIdle frees a Buffer that Purge wiped under its users, if none is
+// left; a call on its way out of one calls it, after leaving rw.
+//
+// Purge sets flagWiped and then tries the lock once more, so either it
+// frees the Buffer or a user was still inside when the flag was set, and
+// that user comes here after leaving. The last one out takes the lock. Two
+// leaving at once can each make the other's TryLock fail (TryLock holds
+// the writer's mutex while it counts the readers), and then neither
+// frees: so whoever fails starts reapWhenIdle, once, which frees the
+// Buffer as soon as nobody holds it. The usual case, a single user, frees
+// it before its call returns.
+func (s *bufferState) reapIfIdle() {
+	if s.rw.TryLock() {
+		s.release()
+		s.rw.Unlock()
+		return
+	}
+	if !s.setFlag(flagReaping) {
+		go s.reapWhenIdle()
+	}
+}
+
+// reapWhenIdle tries the lock until nobody holds the Buffer, then frees
+// it. It only tries: a goroutine waiting in Lock would hold back every
+// new reader, who then could not even learn that the Buffer is dead.
 func (s *bufferState) reapWhenIdle() {
-	s.rw.Lock()
+	for wait := time.Duration(0); !s.rw.TryLock(); {
+		if wait == 0 {
+			runtime.Gosched()
+			wait = time.Microsecond
+			continue
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
+	}
 	s.release()
 	s.rw.Unlock()
 	testPoint("reaped")
@@ -365,8 +414,9 @@ func (s *bufferState) release() {
 
 // kill is Purge's destroy: it never waits. An idle Buffer's region is
 // detached and appended to batch, for the caller to unmap together with
-// others; a Buffer in use is wiped under its user, who reports
-// ErrDestroyed, and freed by reapWhenIdle once its users have left.
+// others; a Buffer in use is wiped under its users, who report
+// ErrDestroyed, and freed by the last of them on its way out
+// (reapIfIdle).
 func (s *bufferState) kill(batch []*region) []*region {
 	s.live.Store(false)
 	if s.rw.TryLock() {
@@ -388,8 +438,10 @@ func (s *bufferState) kill(batch []*region) []*region {
 	}
 	s.arenaSlot.wipe() // a zero slot, freed or never held, has no bytes
 	s.protMu.Unlock()
-	if !s.setFlag(flagReaping) {
-		go s.reapWhenIdle()
+	// A user that left before the flag was set did not look for it.
+	if s.rw.TryLock() {
+		s.release()
+		s.rw.Unlock()
 	}
 	return batch
 }

@@ -6,7 +6,8 @@ import "os"
 
 // Purge destroys every live Buffer and Coffer now, and with them the key of
 // every Enclave sealed so far: opening one gives ErrDecryption. A Buffer in
-// use by a callback is wiped at once and freed when the callback returns;
+// use by a callback is wiped at once and freed when the callback returns
+// (when several calls use it, as the last returns, or a moment after);
 // the callback may observe the wiped data, and the call it runs in then
 // reports an error (ErrDestroyed from a Buffer's, ErrCofferDestroyed from
 // WithKey), never success.

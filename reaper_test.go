@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// waitForQueuedReaper waits until the reaper Purge started for s, if it
-// started one, has gone as far as it can while s's users are inside:
-// reapWhenIdle blocks in rw.Lock, queued behind them. (A goroutine just
-// started may be missing from a dump: so wait to see it blocked.)
+// waitForQueuedReaper waits until the reaper started for s, if one was,
+// has gone as far as it can while s's users are inside: reapWhenIdle
+// waits between its tries. (A goroutine just started may be missing from
+// a dump: so wait to see it blocked.)
 func waitForQueuedReaper(t *testing.T, s *bufferState) {
 	t.Helper()
 	if !s.flag(flagReaping) {
@@ -43,13 +43,10 @@ func waitForQueuedReaper(t *testing.T, s *bufferState) {
 
 // A Buffer that Purge kills while a callback uses it is freed when the
 // callback returns (Purge's documentation; TestPurgeCompact and
-// TestPurgeConcurrentWithEverything count on it, and fail now and then):
-// by then it is neither counted in Stats nor mapped. And a Purge that runs
-// when no callback holds any Buffer frees every Buffer. Both fail since the
-// reaper: it frees the Buffer only once it is scheduled, after the user has
-// left, and meanwhile, queued on rw, it owns the writer's mutex, so a
-// second Purge's TryLock fails and that Purge leaves the Buffer to it too.
-// GOMAXPROCS(1) keeps the reaper from running until the test yields.
+// TestPurgeConcurrentWithEverything count on it): by then it is neither
+// counted in Stats nor mapped. And a Purge that runs when no callback
+// holds any Buffer frees every Buffer. GOMAXPROCS(1) keeps any reaper
+// from running until the test yields.
 func TestPurgedInUseFreedWhenCallbackReturns(t *testing.T) {
 	for name, opts := range map[string][]Option{
 		"guarded": nil,
@@ -90,10 +87,10 @@ func TestPurgedInUseFreedWhenCallbackReturns(t *testing.T) {
 }
 
 // A call on a Buffer that Purge killed while a callback used it returns
-// ErrDestroyed at once, as it did before the reaper: it does not wait
-// behind the reaper, queued as a writer, for the first callback to end.
-// A callback that waits for another goroutine's call on the same Buffer
-// (many WithData calls may run at once) would otherwise never end.
+// ErrDestroyed at once: it does not wait, behind a writer queued to free
+// the Buffer, for the first callback to end. A callback that waits for
+// another goroutine's call on the same Buffer (many WithData calls may
+// run at once) would otherwise never end.
 func TestCallOnBufferPurgedInUseDoesNotWait(t *testing.T) {
 	for name, call := range map[string]func(b *Buffer) error{
 		"WithData": func(b *Buffer) error { return b.WithData(func([]byte) error { return nil }) },

@@ -651,8 +651,8 @@ func TestNewCofferRacingPurge(t *testing.T) {
 
 // Two readers inside each of many buffers, all killed (wiped under the
 // readers), then all readers released at once: every killed region is
-// freed once both readers have left, by the reaper that Purge started, and
-// by nobody before.
+// freed once both readers have left, by the last of them or, where their
+// TryLocks met, by the reaper one of them started; and by nobody before.
 func TestReapIsNeverLost(t *testing.T) {
 	reaped := make(chan struct{}, 1024)
 	hook := func(point string) {
@@ -663,7 +663,7 @@ func TestReapIsNeverLost(t *testing.T) {
 	testHook.Store(&hook)
 	defer testHook.Store(nil)
 
-	pairs := 0
+	pairs, reapers := 0, 0
 	deadline := time.Now().Add(30 * time.Second)
 	for round := 0; round < 20 && time.Now().Before(deadline); round++ {
 		const n = 500
@@ -698,8 +698,14 @@ func TestReapIsNeverLost(t *testing.T) {
 		}
 		close(release)
 		wg.Wait()
+		started := 0
+		for _, b := range bs {
+			if b.flag(flagReaping) {
+				started++
+			}
+		}
 		withinDeadline(t, 20*time.Second, func() {
-			for range n {
+			for range started {
 				<-reaped
 			}
 		})
@@ -710,8 +716,9 @@ func TestReapIsNeverLost(t *testing.T) {
 			require.NoError(t, b.Destroy())
 		}
 		pairs += n
+		reapers += started
 	}
-	t.Logf("%d killed buffers, each freed once its readers left", pairs)
+	t.Logf("%d killed buffers, each freed once its readers left; %d by a reaper", pairs, reapers)
 }
 
 // The source Buffer was purged (and wiped) inside its own callback: the
