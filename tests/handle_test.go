@@ -104,10 +104,11 @@ func init() {
 		// where every third one is in step with the 24-byte handles
 		// the page held before.
 		const perArray = 512 / unsafe.Sizeof(memguard.Buffer{})
-		var keep [][]memguard.Buffer
+		keep := make([][]memguard.Buffer, 0, 1<<17) // holds each array, so the next takes new memory
 		for range 1 << 17 {
 			arr := make([]memguard.Buffer, perArray)
 			keep = append(keep, arr)
+			runtime.KeepAlive(keep)
 			for j := 1; j < len(arr); j++ {
 				i, ok := where[uintptr(unsafe.Pointer(&arr[j]))]
 				if !ok {
