@@ -370,12 +370,14 @@ func (s *bufferState) unlock() {
 //
 // Purge sets flagWiped and then tries the lock once more, so either it
 // frees the Buffer or a user was still inside when the flag was set, and
-// that user comes here after leaving. The last one out takes the lock. Two
-// leaving at once can each make the other's TryLock fail (TryLock holds
-// the writer's mutex while it counts the readers), and then neither
-// frees: so whoever fails starts reapWhenIdle, once, which frees the
-// Buffer as soon as nobody holds it. The usual case, a single user, frees
-// it before its call returns.
+// that user comes here after leaving. A TryLock fails while another user
+// is inside, but also while another TryLock holds the writer's mutex to
+// count the readers, and sync.RWMutex does not tell the two apart: two
+// leaving at once could each fail on the other and leave the Buffer to
+// nobody. So whoever fails starts reapWhenIdle, once per Buffer, which
+// frees it as soon as nobody holds it. A single user's call frees the
+// Buffer before it returns, unless its TryLock meets Purge's; a Buffer
+// that several calls used is freed by the last, or a moment after it.
 func (s *bufferState) reapIfIdle() {
 	if s.rw.TryLock() {
 		s.release()

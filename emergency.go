@@ -6,8 +6,9 @@ import "os"
 
 // Purge destroys every live Buffer and Coffer now, and with them the key of
 // every Enclave sealed so far: opening one gives ErrDecryption. A Buffer in
-// use by a callback is wiped at once and freed when the callback returns
-// (when several calls use it, as the last returns, or a moment after);
+// use by a callback is wiped at once and freed when the callback returns,
+// or a moment after (when several calls use it, or Purge's last try of
+// the lock meets the callback's);
 // the callback may observe the wiped data, and the call it runs in then
 // reports an error (ErrDestroyed from a Buffer's, ErrCofferDestroyed from
 // WithKey), never success.

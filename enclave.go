@@ -278,13 +278,19 @@ func seal(plaintext []byte, s suite) (*Enclave, error) {
 				return nil
 			})
 		})
+		testPoint("sealed")
 		// As with buffers, a purge marks the coffer before wiping the key:
 		// if it is still alive, the key was whole during the seal.
 		if err == nil && key.Destroyed() {
 			err = ErrCofferDestroyed
 		}
-		if errors.Is(err, ErrCofferDestroyed) && attempt < 3 {
-			continue
+		if errors.Is(err, ErrCofferDestroyed) {
+			if attempt < 3 {
+				continue
+			}
+			// Purges keep taking the key: report it as any call that
+			// Purge cut short.
+			return nil, fmt.Errorf("%w: the key was purged during every attempt to seal: %w", ErrDestroyed, err)
 		}
 		if err != nil {
 			return nil, err

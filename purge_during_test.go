@@ -333,3 +333,23 @@ func TestPurgeDuringRekey(t *testing.T) {
 	})
 	assert.ErrorIs(t, err, ErrCofferDestroyed)
 }
+
+// A seal whose key every Purge takes, attempt after attempt, gives up with
+// ErrDestroyed (as any call Purge cut short), never a bare
+// ErrCofferDestroyed about a Coffer the caller never saw, and no Enclave.
+func TestSealPurgedOnEveryAttempt(t *testing.T) {
+	attempts := 0
+	hook := func(p string) {
+		if p == "sealed" {
+			attempts++
+			Purge()
+		}
+	}
+	testHook.Store(&hook)
+	defer testHook.Store(nil)
+	e, err := NewEnclave(pattern(32))
+	assert.Nil(t, e)
+	assert.ErrorIs(t, err, ErrDestroyed)
+	assert.ErrorIs(t, err, ErrCofferDestroyed)
+	assert.Equal(t, 4, attempts)
+}

@@ -651,8 +651,8 @@ func TestNewCofferRacingPurge(t *testing.T) {
 
 // Two readers inside each of many buffers, all killed (wiped under the
 // readers), then all readers released at once: every killed region is
-// freed once both readers have left, by the last of them or, where their
-// TryLocks met, by the reaper one of them started; and by nobody before.
+// freed once both readers have left (by the last of them, or by the
+// reaper a reader whose TryLock failed started), and by nobody before.
 func TestReapIsNeverLost(t *testing.T) {
 	reaped := make(chan struct{}, 1024)
 	hook := func(point string) {

@@ -18,7 +18,8 @@ import "sync/atomic"
 //	              NewEnclave, Stream.Write), after the copy, before
 //	              checking and wiping the source
 //	"Stream.Read" Stream.Read, after copying a chunk into the caller's slice
-//	"reaped"      the reaper Purge starts for a Buffer in use, after freeing it
+//	"reaped"      reapWhenIdle, after freeing the Buffer
+//	"sealed"      an enclave seal, after each attempt under the process key
 //
 // It is loaded atomically because library calls on other goroutines read
 // it while a test sets it; unset, a point costs that one load.
