@@ -169,17 +169,25 @@ func (s *bufferState) unlockChecked(err *error) {
 }
 
 // readChecked calls fn with the data if the canary next to it is intact.
-// The caller holds rw. The compact branch is written out here, not in
-// canaryIntact, which then stays small enough to inline.
+// The caller holds rw. A region's check is inlined here; a slot's is
+// readCompact, a call of its own, so that this stays small enough to
+// inline into withData.
 func (s *bufferState) readChecked(fn func(data []byte) error) error {
 	if s.compact {
-		if !s.arenaSlot.canaryIntact() {
-			return s.noteCanary(ErrCanaryCorrupt)
-		}
-	} else if !s.canaryIntact() {
+		return s.readCompact(fn)
+	}
+	if !s.canaryIntact() {
 		return s.noteCanary(ErrCanaryCorrupt)
 	}
-	return fn(s.bytes())
+	return fn(s.region.bytes())
+}
+
+// readCompact is readChecked for a compact Buffer.
+func (s *bufferState) readCompact(fn func(data []byte) error) error {
+	if !s.arenaSlot.canaryIntact() {
+		return s.noteCanary(ErrCanaryCorrupt)
+	}
+	return fn(s.arenaSlot.bytes())
 }
 
 // withRevealed runs fn with a secluded Buffer readable. The caller holds rw
