@@ -118,10 +118,17 @@ func (s *bufferState) withData(fn func(data []byte) error) (err error) {
 	if !s.live.Load() {
 		return ErrDestroyed
 	}
-	if s.secluded {
+	switch {
+	case s.secluded:
 		return s.withRevealed(func() error { return s.readChecked(fn) })
+	case s.compact:
+		return s.readCompact(fn)
 	}
-	return s.readChecked(fn)
+	// readChecked's guarded path, written out too.
+	if !s.canaryIntact() {
+		return s.noteCanary(ErrCanaryCorrupt)
+	}
+	return fn(s.region.bytes())
 }
 
 // afterUse is what a call that held the data reports, given err, what it
