@@ -144,15 +144,17 @@ func (s *bufferState) withData(fn func(data []byte) error) (err error) {
 // load alone would not. A Purge that lands after the call's last read but
 // before this load also gives ErrDestroyed: the safe side.
 func (s *bufferState) afterUse(err error) error {
-	if !s.flag(flagWiped) {
+	if s.flags.Load()&flagWiped == 0 {
 		return err
 	}
-	s.reapIfIdle()
-	return purgedDuringUse(err)
+	return s.purgedDuringUse(err)
 }
 
-// purgedDuringUse is afterUse's result for a call whose data was wiped.
-func purgedDuringUse(err error) error {
+// purgedDuringUse is afterUse's result for a call whose data was wiped,
+// out of line so that afterUse inlines: it frees the Buffer if the call
+// was its last user.
+func (s *bufferState) purgedDuringUse(err error) error {
+	s.reapIfIdle()
 	switch {
 	case err == nil:
 		return ErrDestroyed
