@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/securememory/memguard/internal/purgetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,36 +14,11 @@ import (
 // Every call that reads a secret, with a Purge landing while it holds the
 // data: the call never reports success over data the Purge wiped.
 
-// purgeInside runs call on a goroutine of its own and gives it pause, to
-// call where it holds the data. pause blocks until this goroutine has run
-// Purge, then returns; purgeInside returns call's result. The test fails
-// if call returns without pausing, or hangs after the Purge.
+// purgeInside runs call with pause, which holds it where it holds the
+// secret while the test purges (purgetest.Inside).
 func purgeInside(t *testing.T, call func(pause func()) error) error {
 	t.Helper()
-	inside, purged := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	pause := func() {
-		once.Do(func() {
-			close(inside)
-			<-purged
-		})
-	}
-	done := make(chan error, 1)
-	go func() { done <- call(pause) }()
-	select {
-	case <-inside:
-	case err := <-done:
-		t.Fatalf("returned (%v) without reaching the point where it holds the data", err)
-	}
-	Purge()
-	close(purged)
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("still running 30s after the Purge")
-		return nil
-	}
+	return purgetest.Inside(t, Purge, call)
 }
 
 // purgeAt is purgeInside for calls with no callback to pause in: call

@@ -3,45 +3,19 @@ package securememory
 import (
 	"bytes"
 	"errors"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/securememory/memguard"
+	"github.com/securememory/memguard/internal/purgetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// purgeInside runs call on a goroutine of its own and gives it pause, to
-// call where it holds the secret. pause blocks until this goroutine has run
-// memguard.Purge, then returns; purgeInside returns call's result. The
-// test fails if call returns without pausing, or hangs after the Purge.
+// purgeInside runs call with pause, which holds it where it holds the
+// secret while the test purges (purgetest.Inside).
 func purgeInside(t *testing.T, call func(pause func()) error) error {
 	t.Helper()
-	inside, purged := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	pause := func() {
-		once.Do(func() {
-			close(inside)
-			<-purged
-		})
-	}
-	done := make(chan error, 1)
-	go func() { done <- call(pause) }()
-	select {
-	case <-inside:
-	case err := <-done:
-		t.Fatalf("returned (%v) without reaching the point where it holds the secret", err)
-	}
-	memguard.Purge()
-	close(purged)
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("still running 30s after the Purge")
-		return nil
-	}
+	return purgetest.Inside(t, memguard.Purge, call)
 }
 
 // purgeInRead is purgeInside for a reader's Read, which pauses right after
