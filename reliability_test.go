@@ -186,27 +186,6 @@ func TestWithKeyNeverSeesAZeroKeyWithoutError(t *testing.T) {
 // inside most of the time.
 const hammerSecret = 256 << 10
 
-func TestOpenNeverReturnsAPurgedBuffer(t *testing.T) {
-	secret := pattern(hammerSecret)
-	hammer(t, 40, func() {
-		e, err := NewEnclave(bytes.Clone(secret))
-		if err != nil {
-			return
-		}
-		b, err := e.Open()
-		if err != nil {
-			assert.ErrorIs(t, err, ErrDecryption)
-			return
-		}
-		defer b.Destroy()
-		// Purge may take it now; but not before Open returned.
-		ok, err := b.EqualTo(secret)
-		if err == nil {
-			assert.True(t, ok, "Open returned a Buffer without the secret")
-		}
-	})
-}
-
 func TestStreamNeverReadsZerosWithoutError(t *testing.T) {
 	secret := pattern(hammerSecret)
 	hammer(t, 40, func() {
@@ -238,24 +217,42 @@ func TestStreamNeverReadsZerosWithoutError(t *testing.T) {
 	})
 }
 
-func TestStreamFlushAndNextNeverReturnAPurgedBuffer(t *testing.T) {
+// Open, and a Stream's Flush and Next, racing Purge: each returns
+// ErrDecryption or a Buffer holding the secret, never one of zeros.
+func TestConstructorsNeverReturnAPurgedBuffer(t *testing.T) {
 	secret := pattern(hammerSecret)
-	for name, take := range map[string]func(*Stream) (*Buffer, error){
-		"Flush": (*Stream).Flush,
-		"Next":  (*Stream).Next,
+	stream := func(take func(*Stream) (*Buffer, error)) func() (*Buffer, error) {
+		return func() (*Buffer, error) {
+			s := NewStream(WithChunkSize(hammerSecret))
+			if _, err := s.Write(bytes.Clone(secret)); err != nil {
+				return nil, nil // purged before the call under test
+			}
+			return take(s)
+		}
+	}
+	for name, produce := range map[string]func() (*Buffer, error){
+		"Open": func() (*Buffer, error) {
+			e, err := NewEnclave(bytes.Clone(secret))
+			if err != nil {
+				return nil, nil // purged before the call under test
+			}
+			return e.Open()
+		},
+		"Flush": stream((*Stream).Flush),
+		"Next":  stream((*Stream).Next),
 	} {
 		t.Run(name, func(t *testing.T) {
 			hammer(t, 40, func() {
-				s := NewStream(WithChunkSize(hammerSecret))
-				if _, err := s.Write(bytes.Clone(secret)); err != nil {
-					return
-				}
-				b, err := take(s)
+				b, err := produce()
 				if err != nil {
 					assert.ErrorIs(t, err, ErrDecryption)
 					return
 				}
+				if b == nil {
+					return
+				}
 				defer b.Destroy()
+				// Purge may take it now; but not before it was returned.
 				ok, err := b.EqualTo(secret)
 				if err == nil {
 					assert.True(t, ok, "%s returned a Buffer without the secret", name)
