@@ -396,21 +396,27 @@ func (s *bufferState) unlock() {
 // Buffer before it returns, unless its TryLock meets Purge's; a Buffer
 // that several calls used is freed by the last, or a moment after it.
 func (s *bufferState) reapIfIdle() {
-	if s.rw.TryLock() {
-		s.release()
-		s.rw.Unlock()
-		return
-	}
-	if !s.setFlag(flagReaping) {
+	if !s.freeIfIdle() && !s.setFlag(flagReaping) {
 		go s.reapWhenIdle()
 	}
+}
+
+// freeIfIdle frees the memory if nobody holds rw, and reports whether it
+// took the lock to do so.
+func (s *bufferState) freeIfIdle() bool {
+	if !s.rw.TryLock() {
+		return false
+	}
+	s.release()
+	s.rw.Unlock()
+	return true
 }
 
 // reapWhenIdle tries the lock until nobody holds the Buffer, then frees
 // it. It only tries: a goroutine waiting in Lock would hold back every
 // new reader, who then could not even learn that the Buffer is dead.
 func (s *bufferState) reapWhenIdle() {
-	for wait := time.Duration(0); !s.rw.TryLock(); {
+	for wait := time.Duration(0); !s.freeIfIdle(); {
 		if wait == 0 {
 			runtime.Gosched()
 			wait = time.Microsecond
@@ -419,8 +425,6 @@ func (s *bufferState) reapWhenIdle() {
 		time.Sleep(wait)
 		wait = min(2*wait, 10*time.Millisecond)
 	}
-	s.release()
-	s.rw.Unlock()
 	testPoint("reaped")
 }
 
@@ -457,11 +461,7 @@ func (s *bufferState) kill(batch []*region) []*region {
 	}
 	s.arenaSlot.wipe() // a zero slot, freed or never held, has no bytes
 	s.protMu.Unlock()
-	// A user that left before the flag was set did not look for it.
-	if s.rw.TryLock() {
-		s.release()
-		s.rw.Unlock()
-	}
+	s.freeIfIdle() // a user that left before the flag was set did not look for it
 	return batch
 }
 
