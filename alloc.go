@@ -95,46 +95,18 @@ type storage struct {
 	fallback bool // classSecret: ordinary pages where secret memory is refused
 	noAccess bool // PROT_NONE while no call uses the data (bufferState.secluded)
 	// compact puts the secret in a slot of the compact arena (compact.go),
-	// in memory of class; the region backends below never see it. A size
+	// in memory of class; allocRegion below never sees it. A size
 	// no slot holds is ErrInvalidSize, unless orGuarded (the defaults'
 	// Compact) sends it to a region instead: storage.sized decides.
 	compact, orGuarded bool
 }
 
-// A backend makes and frees the memory of one kind of storage. Buffers,
-// Purge and Stats go through allocRegion and releaseRegion, which pick the
-// backend, and never look at which one it is. Guarded regions serve both
-// classes today; a backend that packs small secrets into shared pages would
-// be chosen here by its own storage flag, hand out its slots described as
-// regions (data and canaries where WithData looks for them), and free them
-// in its own release.
-type backend interface {
-	// alloc returns memory for size bytes under the lock policy now in
-	// force; its live accounts are allocRegion's.
-	alloc(size int, st storage) (*region, error)
-	// release verifies and wipes memory the live accounts no longer
-	// hold, and frees it or keeps it for reuse; it reports a broken
-	// canary or an OS error.
-	release(r *region) error
-}
-
-// guardedRegions is the backend of regions of their own: guard pages on
-// both sides, ordinary or secret data pages, cached by page count and
-// class.
-type guardedRegions struct{}
-
-var guarded backend = guardedRegions{}
-
-// backendFor is the backend that stores st.
-func backendFor(storage) backend { return guarded }
-
-// backendOf is the backend that made r.
-func backendOf(*region) backend { return guarded }
-
-// allocRegion returns memory for a secret of size bytes stored as st, and
-// accounts for it.
+// allocRegion returns a region of its own (guard pages on both sides,
+// ordinary or secret data pages, cached by page count and class) for a
+// secret of size bytes stored as st, and accounts for it. Compact secrets
+// go through allocCompact instead (compact.go).
 func allocRegion(size int, st storage) (*region, error) {
-	r, err := backendFor(st).alloc(size, st)
+	r, err := allocGuarded(size, st)
 	if err != nil {
 		return nil, err
 	}
@@ -153,12 +125,12 @@ func account(r *region, d int64) {
 	}
 }
 
-// alloc takes secret memory if st asks for it, and ordinary pages if it
+// allocGuarded takes secret memory if st asks for it, and ordinary pages if it
 // does not, or if it allows a fallback and secret memory is refused for a
 // reason ordinary pages are not: unsupported here, or over RLIMIT_MEMLOCK
 // under a policy that accepts unlocked memory (LockRequired would refuse
 // ordinary pages over the limit just the same).
-func (guardedRegions) alloc(size int, st storage) (*region, error) {
+func allocGuarded(size int, st storage) (*region, error) {
 	policy := LockPolicy(lockPolicy.Load())
 	if st.class != classSecret {
 		return allocClass(size, classOrdinary, policy)
@@ -389,19 +361,19 @@ func takeCached(size int, c class, policy LockPolicy) (*region, error) {
 // retireRegion takes r out of the live accounts.
 func retireRegion(r *region) { account(r, -1) }
 
-// releaseRegion takes r out of the live accounts and hands it back to its
-// backend.
+// releaseRegion takes r out of the live accounts and releases it
+// (releaseGuarded).
 func releaseRegion(r *region) error {
 	releasing.Add(1)
 	defer endRelease()
 	retireRegion(r)
-	return backendOf(r).release(r)
+	return releaseGuarded(r)
 }
 
-// release checks r's canaries and wipes it: into the cache if it is
+// releaseGuarded checks r's canaries and wipes it: into the cache if it is
 // intact, the lock policy now in force could reuse it, and there is room;
 // unmapped otherwise.
-func (guardedRegions) release(r *region) error {
+func releaseGuarded(r *region) error {
 	var err error
 	// A region the cache has no room for is only verified: free wipes
 	// every page that held data, and clearing it first would wipe twice.
