@@ -178,7 +178,7 @@ func (s *bufferState) unlockChecked(err *error) {
 }
 
 // readChecked calls fn with the data if the canary next to it is intact.
-// The caller holds rw. A region's check is inlined here; a slot's is
+// The caller holds rw, for reading or (withDataMut) writing. A region's check is inlined here; a slot's is
 // readCompact, a call of its own, so that this stays small enough to
 // inline into withData.
 func (s *bufferState) readChecked(fn func(data []byte) error) error {
@@ -266,10 +266,7 @@ func (s *bufferState) withDataMut(fn func(data []byte) error) (err error) {
 	if err := s.protect(protRW); err != nil {
 		return err
 	}
-	if s.compact && !s.arenaSlot.canaryIntact() || !s.compact && !s.canaryIntact() {
-		return s.noteCanary(ErrCanaryCorrupt)
-	}
-	return fn(s.bytes())
+	return s.readChecked(fn)
 }
 
 func (s *bufferState) freeze() error {
