@@ -93,14 +93,9 @@ func (s *bufferState) fillAndFreeze(fill func([]byte) error) error {
 		return err
 	}
 	testPoint("fill")
-	rest := protRO
-	if s.secluded {
-		rest = protNone
-	}
-	if err := s.protect(rest); err != nil {
+	if err := s.freezeHeld(); err != nil {
 		return err
 	}
-	s.setFlag(flagFrozen)
 	if !s.live.Load() {
 		return ErrDestroyed
 	}
@@ -274,8 +269,13 @@ func (s *bufferState) freeze() error {
 		return err
 	}
 	defer s.unlock()
-	// A secluded Buffer's pages are hidden when idle; after a hide the
-	// kernel refused, they are hidden now.
+	return s.freezeHeld()
+}
+
+// freezeHeld makes the pages read-only and marks the Buffer frozen. The
+// caller holds rw for writing. A secluded Buffer's pages are hidden when
+// idle; after a hide the kernel refused, they are hidden now.
+func (s *bufferState) freezeHeld() error {
 	p := protRO
 	if s.secluded {
 		p = protNone
