@@ -211,10 +211,7 @@ func (c *Coffer) WithKey(fn func(key []byte) error) error {
 }
 
 func (s *cofferState) withKey(fn func(key []byte) error) error {
-	if s.isDestroyed() {
-		return ErrCofferDestroyed
-	}
-	slot, ok := s.takeSlot()
+	slot, ok := s.takeSlot() // fails at once on a destroyed Coffer
 	if !ok {
 		return ErrCofferDestroyed
 	}
