@@ -519,7 +519,7 @@ int mg_arena_verify(mg_arena *a)
 
 static int chunk_overlaps(const mg_chunk *c, uintptr_t p, size_t n)
 {
-	return c != NULL && p < (uintptr_t)c->map.base + c->map.map_len &&
+	return p < (uintptr_t)c->map.base + c->map.map_len &&
 	       (uintptr_t)c->map.base < p + n;
 }
 
@@ -539,11 +539,10 @@ int mg_arena_overlaps_range(mg_arena *a, uintptr_t p, size_t n)
 	for (unsigned int s = 0; s < a->nshards && !hit; s++) {
 		struct mg_shard *sh = &a->shards[s];
 		(void)pthread_mutex_lock(&sh->mu);
-		for (unsigned int k = 0; k < MG_ARENA_CLASSES && !hit; k++) {
-			hit = chunk_overlaps(sh->cls[k].spare, p, n);
+		/* a spare chunk is on `all` too */
+		for (unsigned int k = 0; k < MG_ARENA_CLASSES && !hit; k++)
 			for (mg_chunk *c = sh->cls[k].all; c != NULL && !hit; c = c->link[ALL].next)
 				hit = chunk_overlaps(c, p, n);
-		}
 		(void)pthread_mutex_unlock(&sh->mu);
 	}
 	return hit;
