@@ -468,9 +468,11 @@ func (s *bufferState) kill(batch []*region) []*region {
 // Buffer no longer touches it, so freeing it needs no lock.
 func (s *bufferState) detach() *region {
 	s.protMu.Lock()
-	if r, ok := s.memoryRange(); ok && s.inWiped {
-		s.inWiped = false
-		wipedMemory.remove(r)
+	if s.inWiped {
+		if r, ok := s.memoryRange(); ok {
+			s.inWiped = false
+			wipedMemory.remove(r)
+		}
 	}
 	r := s.region
 	s.region = nil
