@@ -265,11 +265,9 @@ func at64(p unsafe.Pointer, off int) uint64 { return *(*uint64)(unsafe.Add(p, of
 
 // canaryPadded is canaryIntact for a secret shorter than its slot.
 func (s *slot) canaryPadded() bool {
-	d := unsafe.Pointer(s.m.data)
-	lead := (*[canaryLen]byte)(unsafe.Pointer(s.m.canary))
-	tail := (*[canaryLen]byte)(unsafe.Add(unsafe.Pointer(s.m.canary), canaryLen))
-	got := (*[canaryLen]byte)(unsafe.Add(d, -canaryLen))
-	diff := (word(got, 0) ^ word(lead, 0)) | (word(got, 8) ^ word(lead, 8))
+	d, c := unsafe.Pointer(s.m.data), unsafe.Pointer(s.m.canary)
+	tail := (*[canaryLen]byte)(unsafe.Add(c, canaryLen))
+	diff := (at64(d, -canaryLen) ^ at64(c, 0)) | (at64(d, -8) ^ at64(c, 8))
 
 	// d is MG_ALIGN-aligned and the span ends at a multiple of 16, so
 	// after the bytes up to the next multiple of 8 it is whole words,
@@ -281,14 +279,9 @@ func (s *slot) canaryPadded() bool {
 		odd |= b[k] ^ tail[k%canaryLen]
 	}
 	for ; k < len(b); k += 8 {
-		diff |= *(*uint64)(unsafe.Pointer(&b[k])) ^ word(tail, k%canaryLen)
+		diff |= *(*uint64)(unsafe.Pointer(&b[k])) ^ at64(c, canaryLen+k%canaryLen)
 	}
 	return diff|uint64(odd) == 0
-}
-
-// word is the 8 bytes of a canary from byte i (0 or 8), in native order.
-func word(c *[canaryLen]byte, i int) uint64 {
-	return *(*uint64)(unsafe.Pointer(&c[i]))
 }
 
 // verify is the core's check of the slot's canaries and padding.
