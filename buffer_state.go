@@ -173,9 +173,9 @@ func (s *bufferState) unlockChecked(err *error) {
 }
 
 // readChecked calls fn with the data if the canary next to it is intact.
-// The caller holds rw, for reading or (withDataMut) writing. A region's check is inlined here; a slot's is
-// readCompact, a call of its own, so that this stays small enough to
-// inline into withData.
+// The caller holds rw, for reading or (withDataMut) writing. withData
+// writes the guarded branch out itself, to save this call on the hottest
+// path.
 func (s *bufferState) readChecked(fn func(data []byte) error) error {
 	if s.compact {
 		return s.readCompact(fn)
