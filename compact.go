@@ -254,10 +254,18 @@ func (s *slot) canaryIntact() bool {
 	if s.m.size != s.m.cap {
 		return s.canaryPadded()
 	}
-	d, c := unsafe.Pointer(s.m.data), unsafe.Pointer(s.m.canary)
-	e := unsafe.Add(d, int(s.m.cap))
-	return (at64(d, -canaryLen)^at64(c, 0))|(at64(d, -8)^at64(c, 8))|
-		(at64(e, 0)^at64(c, canaryLen))|(at64(e, 8)^at64(c, canaryLen+8)) == 0
+	return s.filledIntact()
+}
+
+// filledIntact is canaryIntact for a secret that fills its slot: the lead
+// canary before the data and the tail canary right after it. Small enough
+// to inline, so that bufferState.withData checks such a slot with no call.
+func (s *slot) filledIntact() bool {
+	d := unsafe.Pointer(s.m.data)
+	lead := (*[2]uint64)(unsafe.Add(d, -canaryLen))
+	tail := (*[2]uint64)(unsafe.Add(d, int(s.m.cap)))
+	want := (*[4]uint64)(unsafe.Pointer(s.m.canary)) // lead, then tail
+	return (lead[0]^want[0])|(lead[1]^want[1])|(tail[0]^want[2])|(tail[1]^want[3]) == 0
 }
 
 // at64 is the 8 bytes at p+off, in native order; p+off is 8-aligned.
