@@ -33,13 +33,12 @@ import (
 type Buffer struct {
 	// The state lives apart from the handle so that the registry, which
 	// Purge walks, holds the state and not the handle: an unreachable
-	// handle lets its cleanup wipe the state.
+	// handle lets its cleanup wipe the state (reclaim.go).
 	// A copy of the handle would share the state but not the cleanup,
 	// which frees the state when the original becomes unreachable: go vet
 	// reports copies. First, since a zero-size last field would be padded.
 	_ [0]sync.Mutex
 	*bufferState
-	cleanup runtime.Cleanup
 }
 
 // newBuffer allocates the state for size bytes stored as st and wraps it
@@ -54,20 +53,9 @@ func newBuffer(size int, st storage) (*Buffer, error) {
 		return nil, err
 	}
 	s.live.Store(true)
-	buffers.add(s)
 	b := &Buffer{bufferState: s}
-	b.cleanup = runtime.AddCleanup(b, reclaimBuffer, s)
+	buffers.add(s, b)
 	return b, nil
-}
-
-// reclaimBuffer frees the state of a Buffer dropped without Destroy.
-// Only a Buffer still live counts: one that a Purge killed meanwhile was
-// not leaked.
-func reclaimBuffer(s *bufferState) {
-	if s.live.CompareAndSwap(true, false) {
-		reclaimed.Add(1)
-		s.destroy()
-	}
 }
 
 // state is the Buffer's state, or nil for a nil or zero Buffer.
@@ -294,7 +282,6 @@ func (b *Buffer) Destroy() error {
 	if s == nil {
 		return nil
 	}
-	b.cleanup.Stop()
 	return s.destroy()
 }
 

@@ -249,7 +249,6 @@ func (b *Buffer) Seal() (*Enclave, error) {
 	if !s.live.Swap(false) {
 		return nil, ErrDestroyed
 	}
-	b.cleanup.Stop()
 	s.release()
 	return e, nil
 }

@@ -13,13 +13,15 @@ import (
 // constructor, to (*Enclave).Open or WithData, or to SetDefaultOptions. A
 // nil Option is ignored.
 type Option interface {
-	apply(*options)
+	// with returns o with the option added. It takes and returns a value,
+	// not a pointer, so that collecting options allocates nothing.
+	with(o options) options
 }
 
 // optionFlag is an Option that adds its flags to a set.
 type optionFlag options
 
-func (f optionFlag) apply(o *options) { *o |= options(f) }
+func (f optionFlag) with(o options) options { return o | options(f) }
 
 // options is a set of Options. The zero set is an ordinary Buffer.
 type options uint8
@@ -113,7 +115,7 @@ func collect(opts []Option) options {
 	var o options
 	for _, opt := range opts {
 		if opt != nil {
-			opt.apply(&o)
+			o = opt.with(o)
 		}
 	}
 	return o

@@ -27,19 +27,23 @@ const (
 type registryShard struct {
 	mu     sync.Mutex
 	blocks []*[registryBlock]*bufferState
-	n      int      // entries in use: blocks hold n, then nils
-	_      [64]byte // keeps the shards' locks off each other's cache lines
+	n      int // entries in use: blocks hold n, then nils
+	// young lists the handles added since the last sweep, whose
+	// cleanups are still to be added (reclaim.go).
+	young youngList
+	_     [64]byte // keeps the shards' locks off each other's cache lines
 }
 
 var buffers registry
 
-// add puts b, not yet shared, in the shard its memory's address picks:
+// add puts b, not yet shared, in the shard its memory's address picks,
+// and h, its handle, among the shard's young handles:
 // secrets in the same 2 MiB of address space share a shard. Goroutines
 // allocating at once draw from different arena chunks (the core shards
 // them by thread) and so mostly from different registry shards; and as a
 // shard lists a chunk's slots in the order they were made, Purge frees
 // them in that order, chunk after chunk, not scattered over all chunks.
-func (r *registry) add(b *bufferState) {
+func (r *registry) add(b *bufferState, h *Buffer) {
 	const fib = 0x9e3779b97f4a7c15 // 2^64 / golden ratio, odd: spreads the bits
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b.bytes())))
 	b.shard = uint8(uint64(addr>>21) * fib >> (64 - registryShardBits))
@@ -52,7 +56,9 @@ func (r *registry) add(b *bufferState) {
 	*sh.at(i) = b
 	sh.n++
 	b.slot = int32(i)
+	sh.young.add(youngHandle{h, b})
 	sh.mu.Unlock()
+	sweepSoon()
 }
 
 // remove takes b, which must be registered, out of its shard.

@@ -33,7 +33,7 @@ func TestRegistryShardsAndBlocks(t *testing.T) {
 		wg.Go(func() {
 			for i := g; i < n; i += 4 {
 				states[i] = new(bufferState)
-				r.add(states[i])
+				r.add(states[i], &Buffer{bufferState: states[i]})
 			}
 		})
 	}

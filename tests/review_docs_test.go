@@ -146,7 +146,7 @@ func TestSecurityPolicyScopeMatchesExpvarstats(t *testing.T) {
 // bytes of RSS each"; PERFORMANCE.md's table, which make bench generates,
 // must not report a figure that contradicts it, nor describe the reclaim
 // of a Buffer as runtime.AddCleanup when the code uses a finalizer
-// (buffer.go: runtime.SetFinalizer).
+// (reclaim.go: runtime.SetFinalizer).
 func TestPerformanceAgreesWithGuide(t *testing.T) {
 	guide, err := os.ReadFile("../docs/GUIDE.md")
 	require.NoError(t, err)
@@ -159,11 +159,11 @@ func TestPerformanceAgreesWithGuide(t *testing.T) {
 	rss, err := strconv.ParseFloat(row[1], 64)
 	require.NoError(t, err)
 	assert.Less(t, rss, 320.0, "PERFORMANCE.md's latest RSS per compact secret contradicts GUIDE.md")
-	code, err := os.ReadFile("../buffer.go")
+	code, err := os.ReadFile("../reclaim.go")
 	require.NoError(t, err)
 	usesCleanup := strings.Contains(string(code), "runtime.AddCleanup(")
 	assert.Equal(t, usesCleanup, strings.Contains(string(perf), "runtime.AddCleanup"),
-		"PERFORMANCE.md names the reclaim mechanism buffer.go uses")
+		"PERFORMANCE.md names the reclaim mechanism reclaim.go uses")
 	assert.Equal(t, !usesCleanup, strings.Contains(string(perf), "finalizer"),
-		"PERFORMANCE.md names the reclaim mechanism buffer.go uses")
+		"PERFORMANCE.md names the reclaim mechanism reclaim.go uses")
 }

@@ -1,0 +1,178 @@
+//go:build cgo
+
+package memguard
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cleanupsQueued is the runtime's count of cleanups it has queued to run.
+func cleanupsQueued() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cleanups/queued:cleanups"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// collectGarbage runs the collector until the cleanups it queues have
+// had their turn.
+func collectGarbage() {
+	for range 3 {
+		runtime.GC()
+		runtime.Gosched()
+	}
+}
+
+// The sweep adds no cleanup for a Buffer no longer live: collecting its
+// handle queues none.
+func TestSweepSkipsDeadBuffers(t *testing.T) {
+	const n = 1000
+	var r registry
+	collectGarbage() // what earlier tests dropped
+	queued := cleanupsQueued()
+	func() {
+		states := make([]*bufferState, n)
+		for i := range states {
+			states[i] = new(bufferState)
+			states[i].live.Store(true)
+			r.add(states[i], &Buffer{bufferState: states[i]})
+		}
+		for _, s := range states {
+			s.live.Store(false) // as Destroy or Purge does
+		}
+		r.sweepYoung()
+	}()
+	collectGarbage()
+	assert.Less(t, cleanupsQueued()-queued, uint64(n/10), "handles collected without cleanups")
+}
+
+// A Buffer still live at the sweep gets its cleanup: dropped, it is
+// reclaimed, whether it was dropped before or after the sweep.
+func TestSweptBuffersAreReclaimed(t *testing.T) {
+	const n = 1000
+	for _, opts := range [][]Option{nil, {Compact()}} {
+		base := Stats()
+		drop := func() {
+			for range n / 2 {
+				_, err := NewBuffer(32, opts...)
+				require.NoError(t, err)
+			}
+		}
+		drop()
+		buffers.sweepYoung()
+		drop()
+		untilTrue(t, time.Minute, func() bool {
+			runtime.GC()
+			s := Stats()
+			return s.Reclaimed == base.Reclaimed+n && s.LiveBuffers == base.LiveBuffers
+		})
+	}
+}
+
+// Making and destroying Buffers in a loop keeps a young list at one
+// block: the dead are dropped whenever it is full.
+func TestYoungListStaysShortUnderChurn(t *testing.T) {
+	var r registry
+	for range 100_000 {
+		s := new(bufferState)
+		s.live.Store(true)
+		r.add(s, &Buffer{bufferState: s})
+		s.live.Store(false)
+		r.remove(s)
+	}
+	for k := range r.shards {
+		assert.LessOrEqual(t, len(r.shards[k].young.blocks), 1, "shard %d", k)
+	}
+}
+
+// A young list keeps its live handles, in order, across the drops of the
+// dead, and a sweep empties it and hands its blocks back.
+func TestYoungListKeepsLiveInOrder(t *testing.T) {
+	var l youngList
+	var live []*bufferState
+	for i := range 5 * youngBlock {
+		s := new(bufferState)
+		s.live.Store(true)
+		l.add(youngHandle{&Buffer{bufferState: s}, s})
+		if i%3 == 0 {
+			live = append(live, s)
+		} else {
+			s.live.Store(false)
+		}
+	}
+	l.dropDead()
+	require.Equal(t, len(live), l.n)
+	for i, s := range live {
+		assert.Same(t, s, l.at(i).s, "handle %d", i)
+		assert.Same(t, s, l.at(i).h.bufferState)
+	}
+	for i := l.n; i < len(l.blocks)*youngBlock; i++ {
+		assert.Equal(t, youngHandle{}, *l.at(i), "dropped entry %d cleared", i)
+	}
+	blocks := l.blocks
+	l.release()
+	assert.Zero(t, l.n)
+	assert.Empty(t, l.blocks)
+	for _, b := range blocks {
+		assert.Equal(t, [youngBlock]youngHandle{}, *b, "a block handed back holds no handle")
+	}
+}
+
+// Sweeps racing with every way a Buffer ends (Destroy, Purge, a dropped
+// handle, a handle reset to the zero Buffer and dropped) lose none: once
+// the collector has run, every Buffer is gone.
+func TestSweepRacesEveryEnd(t *testing.T) {
+	base := Stats().LiveBuffers
+	stop := make(chan struct{})
+	var sweeper sync.WaitGroup
+	sweeper.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				buffers.sweepYoung()
+				runtime.Gosched()
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				var opts []Option
+				if (g+i)%2 == 0 {
+					opts = []Option{Compact()}
+				}
+				b, err := NewBuffer(32, opts...)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				switch i % 4 {
+				case 0:
+					b.Destroy()
+				case 1:
+					*b = Buffer{}
+				case 2:
+					if i%100 == 2 {
+						Purge()
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	sweeper.Wait()
+	untilTrue(t, time.Minute, func() bool {
+		runtime.GC()
+		return Stats().LiveBuffers == base
+	})
+}
