@@ -454,13 +454,16 @@ func takeCache() []*region {
 	return all
 }
 
-// drainCache unmaps every cached region and reports how many there were.
+// drainCache unmaps every cached region, gives the cached compact slots
+// back and unmaps the arenas' spare chunks (arenaSet.trim), and reports
+// how many regions and slots it handed back.
 func drainCache() int {
 	releasing.Add(1)
 	defer endRelease()
 	all := takeCache()
 	unmapRegions(all)
-	return len(all)
+	slots, _ := compactArenas.trim()
+	return len(all) + slots
 }
 
 // endRelease ends a release counted in releasing.

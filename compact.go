@@ -75,6 +75,9 @@ type arenaSet struct {
 	// Each arena's span (a *C.mg_span), stored before the arena: the
 	// addresses that hold all its chunks, read without a cgo call.
 	spans [numArenaKinds]unsafe.Pointer
+	// cache holds slots of these arenas that compact Buffers gave back
+	// (slotcache.go).
+	cache slotCache
 }
 
 // arenaKind is how an arena's chunks are mapped.
@@ -139,6 +142,7 @@ func (set *arenaSet) get(flags mapFlags) (*C.mg_arena, error) {
 func (set *arenaSet) destroy() error {
 	set.mu.Lock()
 	defer set.mu.Unlock()
+	set.cache.flush() // into arenas about to go, with every slot in them
 	err := set.each(func(p *unsafe.Pointer) (C.int, error) {
 		st, errno := C.mg_arena_destroy((*C.mg_arena)(atomic.SwapPointer(p, nil)))
 		return st, errno
@@ -149,13 +153,18 @@ func (set *arenaSet) destroy() error {
 	return err
 }
 
-// trim unmaps the empty chunk each arena shard keeps per class for reuse,
-// and reports the first chunk that could not be unmapped.
-func (set *arenaSet) trim() error {
-	return set.each(func(p *unsafe.Pointer) (C.int, error) {
+// trim gives the cached slots back, then unmaps the empty chunk each
+// arena shard keeps per class for reuse. It reports how many slots it
+// gave back, and the first chunk that could not be unmapped.
+func (set *arenaSet) trim() (slots int, err error) {
+	slots, err = set.cache.flush()
+	if terr := set.each(func(p *unsafe.Pointer) (C.int, error) {
 		st, errno := C.mg_arena_trim((*C.mg_arena)(atomic.LoadPointer(p)))
 		return st, errno
-	})
+	}); err == nil {
+		err = terr
+	}
+	return slots, err
 }
 
 // each calls op on the place of every arena made so far, and returns the
@@ -195,6 +204,9 @@ func (s *slot) alloc(size int, flags mapFlags) error {
 func (set *arenaSet) alloc(s *slot, size int, flags mapFlags) error {
 	if size < 1 || size > slotMax {
 		return sizeError(size)
+	}
+	if set.cache.take(s, size, kindOf(flags)) {
+		return nil
 	}
 	a, err := set.get(flags)
 	if err != nil {
@@ -349,9 +361,15 @@ var compactBuffers atomic.Int64
 // slot holds size. A larger size given Compact explicitly is
 // ErrInvalidSize; from the defaults (orGuarded) it gets a region.
 func (st storage) sized(size int) (storage, error) {
-	if !st.compact || size <= slotMax {
-		return st, nil
+	if st.compact && size > slotMax {
+		return st.unslotted(size)
 	}
+	return st, nil
+}
+
+// unslotted is sized for a compact secret no slot holds, out of line so
+// that sized inlines.
+func (st storage) unslotted(size int) (storage, error) {
 	if !st.orGuarded {
 		return st, fmt.Errorf("%w: %d bytes: Compact holds secrets of at most %d bytes", ErrInvalidSize, size, slotMax)
 	}
@@ -427,12 +445,16 @@ func (s *slot) account(d int64) {
 }
 
 // releaseCompact takes a live slot out of the live accounts, then checks,
-// wipes and frees it (slot.free). A zero slot is left alone.
+// wipes and caches it for the next compact secret (slotCache.give), or
+// else checks, wipes and frees it (slot.free). A zero slot is left alone.
 func releaseCompact(s *slot) error {
 	if !s.held() {
 		return nil
 	}
 	s.account(-1)
+	if compactArenas.cache.give(s) {
+		return nil
+	}
 	return s.free()
 }
 

@@ -22,8 +22,9 @@ func Purge() {
 		batch = b.kill(batch)
 	}
 	unmapRegions(append(batch, takeCache()...))
-	// Compact Buffers freed their slots above, through the compact
-	// backend; the empty chunks the arenas keep for reuse go too.
+	// Compact Buffers gave their slots back above, through the compact
+	// backend; the slots it cached for reuse and the empty chunks the
+	// arenas keep go too.
 	compactArenas.trim()
 	// A Coffer made while the first pass ran has had its key killed with
 	// the buffers: mark it too, and stop its goroutine.

@@ -1,0 +1,162 @@
+//go:build cgo
+
+package memguard
+
+// #include "csrc/memguard.h"
+import "C"
+
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
+
+// slotCache keeps slots that compact Buffers gave back, checked and wiped
+// but still allocated in their arena, so that the next compact secret of
+// the same capacity and kind of memory takes one without a call into the
+// core: the two cgo calls of an allocation and a free cost more than the
+// rest of making and destroying a compact secret together.
+//
+// It takes only slots a secret filled (size == cap, the common key sizes
+// 32, 64, 128 and 256 bytes): a shorter secret's padding holds canary
+// bytes that only the core writes. A cached slot holds zeros, as a free
+// slot of the core does; its canaries are checked when it is cached and
+// again whenever the Buffer that takes it is used.
+//
+// The cache is a few shards with a lock each. A goroutine takes the shard
+// its processor used last (a sync.Pool of shards, which keeps one per
+// processor), so that goroutines running at once seldom meet on one
+// lock, and a goroutine that destroys a secret and makes another finds
+// its slot again. A shard holds at most slotCacheDepth slots per capacity
+// and kind: a little locked memory that the arenas cannot release while
+// it is cached. Purge, a trim of the arenas, and an allocation the kernel
+// refuses for want of room give every cached slot back to the core first
+// (flush).
+type slotCache struct {
+	shards [slotCacheShards]slotCacheShard
+	// near hands out the shards, each a *slotCacheShard, one per
+	// processor as far as it can; next numbers the shards it makes up
+	// for a processor that has none. The pool may drop a shard: the
+	// shard itself stays in shards, and its slots with it.
+	near sync.Pool
+	next atomic.Uint32
+}
+
+const (
+	slotCacheShards = 8
+	slotCacheDepth  = 8
+)
+
+type slotCacheShard struct {
+	mu    sync.Mutex
+	lists [numArenaKinds][C.MG_ARENA_CLASSES]slotList
+	_     [64]byte // keeps the shards' locks off each other's cache lines
+}
+
+// slotList is a stack of cached slots.
+type slotList struct {
+	n     int
+	slots [slotCacheDepth]C.mg_slot
+}
+
+// shard returns the shard for the calling goroutine, locked; unlock
+// gives it back.
+func (c *slotCache) shard() *slotCacheShard {
+	sh, _ := c.near.Get().(*slotCacheShard)
+	if sh == nil {
+		sh = &c.shards[c.next.Add(1)%slotCacheShards]
+	}
+	sh.mu.Lock()
+	return sh
+}
+
+// unlock unlocks sh and keeps it for the calling goroutine's processor.
+func (c *slotCache) unlock(sh *slotCacheShard) {
+	sh.mu.Unlock()
+	c.near.Put(sh)
+}
+
+// listOf is the list a slot of capacity cap and mapped as kind goes to,
+// and whether the cache takes such slots at all.
+func listOf(cap int, kind arenaKind) (arenaKind, int, bool) {
+	k := bits.TrailingZeros(uint(cap)) - 5 // cap is 32 << k
+	ok := k >= 0 && k < C.MG_ARENA_CLASSES && cap == 32<<k
+	return kind, k, ok
+}
+
+// kindOfSlot is the kind of arena a live slot came from.
+func kindOfSlot(s *slot) arenaKind {
+	switch {
+	case s.m.secret != 0:
+		return arenaSecret
+	case s.m.locked != 0:
+		return arenaLocked
+	}
+	return arenaUnlocked
+}
+
+// take makes s, which must be zero, a cached slot for a secret of size
+// bytes from an arena of the kind, if the calling goroutine's shard holds
+// one, and reports whether it did. The slot holds zeros.
+func (c *slotCache) take(s *slot, size int, kind arenaKind) bool {
+	kind, k, ok := listOf(size, kind)
+	if !ok {
+		return false
+	}
+	sh := c.shard()
+	defer c.unlock(sh)
+	l := &sh.lists[kind][k]
+	if l.n == 0 {
+		return false
+	}
+	l.n--
+	s.m, l.slots[l.n] = l.slots[l.n], C.mg_slot{}
+	return true
+}
+
+// give caches s, a live slot, if its secret fills it, its canaries are
+// intact and the calling goroutine's shard has room, and reports whether
+// it did; then s is zero and its bytes are wiped. Otherwise s is left as
+// it was, for the core to free (slot.free), which also quarantines a slot
+// whose canaries are broken.
+func (c *slotCache) give(s *slot) bool {
+	kind, k, ok := listOf(int(s.m.size), kindOfSlot(s))
+	if !ok || s.m.size != s.m.cap || !s.filledIntact() {
+		return false
+	}
+	sh := c.shard()
+	defer c.unlock(sh)
+	l := &sh.lists[kind][k]
+	if l.n == slotCacheDepth {
+		return false
+	}
+	s.wipe()
+	l.slots[l.n], s.m = s.m, C.mg_slot{}
+	l.n++
+	return true
+}
+
+// flush gives every cached slot back to the core, and reports how many
+// it gave and the first failure the core found (ErrProtection if a chunk
+// that emptied could not be unmapped).
+func (c *slotCache) flush() (n int, err error) {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for kind := range sh.lists {
+			for k := range sh.lists[kind] {
+				l := &sh.lists[kind][k]
+				for ; l.n > 0; l.n-- {
+					s := slot{m: l.slots[l.n-1]}
+					l.slots[l.n-1] = C.mg_slot{}
+					if ferr := s.free(); err == nil {
+						err = ferr
+					}
+					n++
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n, err
+}
