@@ -58,7 +58,10 @@ func (s *bufferState) releaseSlot() bool {
 	if !s.arenaSlot.held() {
 		return false
 	}
-	s.noteFree(releaseCompact(&s.arenaSlot))
+	// A Buffer that Purge wiped under its users is freed after Purge
+	// returned: its slot goes to the core, not the cache, so that
+	// nothing of what Purge ended stays allocated.
+	s.noteFree(releaseCompact(&s.arenaSlot, !s.flag(flagWiped)))
 	return true
 }
 

@@ -445,14 +445,15 @@ func (s *slot) account(d int64) {
 }
 
 // releaseCompact takes a live slot out of the live accounts, then checks,
-// wipes and caches it for the next compact secret (slotCache.give), or
-// else checks, wipes and frees it (slot.free). A zero slot is left alone.
-func releaseCompact(s *slot) error {
+// wipes and, if cache allows it, caches it for the next compact secret
+// (slotCache.give), or else checks, wipes and frees it (slot.free). A
+// zero slot is left alone.
+func releaseCompact(s *slot, cache bool) error {
 	if !s.held() {
 		return nil
 	}
 	s.account(-1)
-	if compactArenas.cache.give(s) {
+	if cache && compactArenas.cache.give(s) {
 		return nil
 	}
 	return s.free()

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -172,4 +173,28 @@ func TestSlotCacheRaces(t *testing.T) {
 	workers.Wait()
 	close(stop)
 	wg.Wait()
+}
+
+// A compact Buffer that Purge wiped under its reader is freed, when the
+// reader leaves, to the core and not to the cache: nothing of what Purge
+// ended stays allocated.
+func TestPurgedSlotSkipsCache(t *testing.T) {
+	Purge()
+	b, err := NewBufferRandom(32, Compact())
+	require.NoError(t, err)
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- b.WithData(func([]byte) error {
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside
+	Purge()
+	close(release)
+	assert.ErrorIs(t, <-done, ErrDestroyed)
+	untilTrue(t, time.Minute, func() bool { return compactArenas.usage().live == 0 })
+	assert.Zero(t, compactArenas.cache.len())
 }
