@@ -282,6 +282,10 @@ func (b *Buffer) Destroy() error {
 	if s == nil {
 		return nil
 	}
+	// The handle stays reachable until the state is dead, so that its
+	// reclaim cleanup cannot run meanwhile, count the Buffer as leaked
+	// and take what freeing found from this Destroy.
+	defer runtime.KeepAlive(b)
 	return s.destroy()
 }
 

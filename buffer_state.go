@@ -335,6 +335,7 @@ func (s *bufferState) verify() (err error) {
 // destroy waits for users to leave, then frees the region; it reports, once,
 // what freeing found.
 func (s *bufferState) destroy() error {
+	testPoint("destroy")
 	s.live.Store(false)
 	s.rw.Lock()
 	s.release()

@@ -66,7 +66,8 @@ type cofferState struct {
 
 // CofferOption configures NewCoffer. CofferOptions are built only by the
 // functions of this package (WithRekeyInterval). A nil CofferOption is
-// ignored.
+// ignored; a value of another type (a caller's type that embeds a
+// CofferOption) makes NewCoffer fail with ErrInvalidArgument.
 type CofferOption interface {
 	apply(*cofferConfig)
 }
@@ -94,8 +95,12 @@ var coffers struct {
 func NewCoffer(opts ...CofferOption) (*Coffer, error) {
 	cfg := cofferConfig{rekeyInterval: defaultRekey}
 	for _, opt := range opts {
-		if opt != nil {
+		switch opt := opt.(type) {
+		case nil:
+		case rekeyInterval:
 			opt.apply(&cfg)
+		default:
+			return nil, fmt.Errorf("%w: %T is not a CofferOption of this package", ErrInvalidArgument, opt)
 		}
 	}
 	if cfg.rekeyInterval < 0 {

@@ -11,7 +11,8 @@ import (
 // gets. Options are built only by the functions of this package
 // (NoAccessWhenIdle, SecretMemory, AllowFallback, Compact) and passed to a
 // constructor, to (*Enclave).Open or WithData, or to SetDefaultOptions. A
-// nil Option is ignored.
+// nil Option is ignored; a value of another type (a caller's type that
+// embeds an Option) is ErrInvalidArgument.
 type Option interface {
 	// with returns o with the option added. It takes and returns a value,
 	// not a pointer, so that collecting options allocates nothing.
@@ -102,7 +103,10 @@ var defaultOptions atomic.Uint32
 // error a constructor would and leaves the defaults as they were. It is
 // safe to call concurrently with everything else.
 func SetDefaultOptions(opts ...Option) error {
-	o := collect(opts)
+	o, err := collect(opts)
+	if err != nil {
+		return err
+	}
 	if _, err := o.storage(); err != nil {
 		return err
 	}
@@ -110,15 +114,21 @@ func SetDefaultOptions(opts ...Option) error {
 	return nil
 }
 
-// collect folds opts into a set, skipping nil Options.
-func collect(opts []Option) options {
+// collect folds opts into a set, skipping nil Options. An Option that is
+// not one of this package's (a caller's type that embeds one, even a nil
+// one) is ErrInvalidArgument.
+func collect(opts []Option) (options, error) {
 	var o options
 	for _, opt := range opts {
-		if opt != nil {
+		switch opt := opt.(type) {
+		case nil:
+		case optionFlag:
 			o = opt.with(o)
+		default:
+			return 0, fmt.Errorf("%w: %T is not an Option of this package", ErrInvalidArgument, opt)
 		}
 	}
-	return o
+	return o, nil
 }
 
 // storageFor is the storage for a call given opts: the call's own options
@@ -126,7 +136,10 @@ func collect(opts []Option) options {
 // defaults gives way to a region for a secret no slot holds; given to the
 // call, it does not (storage.sized).
 func storageFor(opts []Option) (storage, error) {
-	o := collect(opts)
+	o, err := collect(opts)
+	if err != nil {
+		return storage{}, err
+	}
 	if o == 0 {
 		st, err := options(defaultOptions.Load()).storage()
 		st.orGuarded = true // defaults are compact only where a slot fits

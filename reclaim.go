@@ -44,6 +44,7 @@ type youngHandle struct {
 type youngList struct {
 	blocks []*[youngBlock]youngHandle
 	n      int // handles: blocks hold n, then zero entries
+	scanAt int // the length at which add next drops the dead
 }
 
 // youngBlocks holds empty blocks for young lists. The pool gives them
@@ -53,16 +54,19 @@ var youngBlocks = sync.Pool{New: func() any { return new([youngBlock]youngHandle
 // at is the place of handle i.
 func (l *youngList) at(i int) *youngHandle { return &l.blocks[i/youngBlock][i%youngBlock] }
 
-// add appends y. When the list is full it first drops the handles of
-// Buffers no longer live, which need no cleanup, so that making and
-// destroying Buffers in a loop keeps the list at one block; the scan's
-// cost is spread over the handles added since the last one.
+// add appends y. At a block's length, and then whenever the list has
+// doubled since, it first drops the handles of Buffers no longer live,
+// which need no cleanup: making and destroying Buffers in a loop keeps
+// the list at one block, and a list of live handles is scanned a number
+// of times logarithmic in its length, each scan paid for by the handles
+// added since the last.
 func (l *youngList) add(y youngHandle) {
-	if l.n == len(l.blocks)*youngBlock {
+	if l.n >= l.scanAt {
 		l.dropDead()
-		if l.n == len(l.blocks)*youngBlock {
-			l.blocks = append(l.blocks, youngBlocks.Get().(*[youngBlock]youngHandle))
-		}
+		l.scanAt = max(2*l.n, youngBlock)
+	}
+	if l.n == len(l.blocks)*youngBlock {
+		l.blocks = append(l.blocks, youngBlocks.Get().(*[youngBlock]youngHandle))
 	}
 	*l.at(l.n) = y
 	l.n++

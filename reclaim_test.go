@@ -115,6 +115,25 @@ func TestYoungListKeepsLiveInOrder(t *testing.T) {
 	for i := l.n; i < len(l.blocks)*youngBlock; i++ {
 		assert.Equal(t, youngHandle{}, *l.at(i), "dropped entry %d cleared", i)
 	}
+	// Live handles only: the list grows block by block, and once it has
+	// scanned itself it does not scan again, at any block's end, before it
+	// has doubled.
+	addLive := func() {
+		s := new(bufferState)
+		s.live.Store(true)
+		l.add(youngHandle{&Buffer{bufferState: s}, s})
+	}
+	for last := l.scanAt; l.scanAt == last; {
+		addLive()
+	}
+	next := l.scanAt
+	require.GreaterOrEqual(t, next, 2*(l.n-1))
+	for l.n < next {
+		addLive()
+	}
+	assert.Equal(t, next, l.scanAt, "no scan before the list has doubled")
+	assert.Equal(t, (l.n+youngBlock-1)/youngBlock, len(l.blocks), "no block but the last has room")
+
 	blocks := l.blocks
 	l.release()
 	assert.Zero(t, l.n)
@@ -175,4 +194,33 @@ func TestSweepRacesEveryEnd(t *testing.T) {
 		runtime.GC()
 		return Stats().LiveBuffers == base
 	})
+}
+
+// Destroy keeps its handle reachable until the Buffer is dead: a
+// collection while Destroy runs neither lets the handle's cleanup count
+// the Buffer as leaked nor takes from Destroy the error it reports.
+func TestDestroyKeepsItsHandle(t *testing.T) {
+	hook := func(point string) {
+		if point == "destroy" {
+			collectGarbage()
+		}
+	}
+	testHook.Store(&hook)
+	defer testHook.Store(nil)
+
+	for _, opts := range [][]Option{nil, {Compact()}} {
+		b, err := NewBuffer(32, opts...)
+		require.NoError(t, err)
+		buffers.sweepYoung() // b's cleanup is in place
+		base := Stats()
+		require.NoError(t, b.Destroy()) // b's last use
+		assert.Equal(t, base.LiveBuffers-1, Stats().LiveBuffers)
+		assert.Equal(t, base.Reclaimed, Stats().Reclaimed, "a destroyed Buffer counted as leaked")
+	}
+
+	b, err := NewBuffer(20)
+	require.NoError(t, err)
+	buffers.sweepYoung()
+	corruptions["tail canary"](b.region)
+	assert.ErrorIs(t, b.Destroy(), ErrCanaryCorrupt)
 }

@@ -20,6 +20,7 @@ import "sync/atomic"
 //	"Stream.Read" Stream.Read, after copying a chunk into the caller's slice
 //	"reaped"      reapWhenIdle, after freeing the Buffer
 //	"sealed"      an enclave seal, after each attempt under the process key
+//	"destroy"     a Buffer's destroy, before it marks the Buffer dead
 //
 // It is loaded atomically because library calls on other goroutines read
 // it while a test sets it; unset, a point costs that one load.
