@@ -3,9 +3,12 @@
 package memguard
 
 import (
+	"bytes"
+	"reflect"
 	"runtime"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,11 +146,42 @@ func TestYoungListKeepsLiveInOrder(t *testing.T) {
 	}
 }
 
-// Sweeps racing with every way a Buffer ends (Destroy, Purge, a dropped
-// handle, a handle reset to the zero Buffer and dropped) lose none: once
-// the collector has run, every Buffer is gone.
-func TestSweepRacesEveryEnd(t *testing.T) {
-	base := Stats().LiveBuffers
+// bufferMakers are the constructors a Buffer can come from.
+var bufferMakers = []func() (*Buffer, error){
+	func() (*Buffer, error) { return NewBuffer(32) },
+	func() (*Buffer, error) { return NewBuffer(32, Compact()) },
+	func() (*Buffer, error) { return NewBuffer(32, NoAccessWhenIdle()) },
+	func() (*Buffer, error) { return NewBufferFromBytes(bytes.Repeat([]byte{7}, 40)) },
+	func() (*Buffer, error) { return NewBufferFromReader(bytes.NewReader(make([]byte, 64)), 48) },
+	func() (*Buffer, error) { return NewBufferFromEntireReader(bytes.NewReader(make([]byte, 5000))) },
+	func() (*Buffer, error) {
+		e, err := NewEnclaveRandom(32)
+		if err != nil {
+			return nil, err
+		}
+		return e.Open()
+	},
+	func() (*Buffer, error) {
+		s := NewStream()
+		if _, err := s.Write(make([]byte, 100)); err != nil {
+			return nil, err
+		}
+		return s.Flush()
+	},
+}
+
+// Buffers from every constructor, swept young or not, racing a goroutine
+// that sweeps without pause, end every way a Buffer can: Destroy, a
+// dropped handle, a handle reset to the zero Buffer and dropped, Seal, a
+// copy of the handle kept a while, Destroy through a copy. Every dropped
+// Buffer is reclaimed and counted once, and none of the others.
+func TestEveryEndOfEveryBuffer(t *testing.T) {
+	_, err := NewEnclaveRandom(32) // the process key's Coffer, first
+	require.NoError(t, err)
+	buffers.sweepYoung()
+	collectGarbage()
+	base := Stats()
+
 	stop := make(chan struct{})
 	var sweeper sync.WaitGroup
 	sweeper.Go(func() {
@@ -161,28 +195,43 @@ func TestSweepRacesEveryEnd(t *testing.T) {
 			}
 		}
 	})
+	var dropped atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
-			for i := range 2000 {
-				var opts []Option
-				if (g+i)%2 == 0 {
-					opts = []Option{Compact()}
-				}
-				b, err := NewBuffer(32, opts...)
+			var kept [][]Buffer
+			for i := range 800 {
+				b, err := bufferMakers[(g+i)%len(bufferMakers)]()
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				switch i % 4 {
+				if i%3 == 0 {
+					buffers.sweepYoung() // old, with its cleanup, before it ends
+				}
+				switch i % 6 {
 				case 0:
-					b.Destroy()
+					assert.NoError(t, b.Destroy())
 				case 1:
-					*b = Buffer{}
+					dropped.Add(1)
 				case 2:
-					if i%100 == 2 {
-						Purge()
-					}
+					*b = Buffer{}
+					dropped.Add(1)
+				case 3:
+					_, err := b.Seal()
+					assert.NoError(t, err)
+				case 4:
+					c := make([]Buffer, 1)
+					reflect.ValueOf(&c[0]).Elem().Set(reflect.ValueOf(b).Elem()) // c[0] = *b, which go vet reports
+					kept = append(kept, c)
+					dropped.Add(1)
+				case 5:
+					c := make([]Buffer, 1)
+					reflect.ValueOf(&c[0]).Elem().Set(reflect.ValueOf(b).Elem())
+					assert.NoError(t, c[0].Destroy())
+				}
+				if len(kept) > 20 {
+					kept = kept[:0]
 				}
 			}
 		})
@@ -192,8 +241,12 @@ func TestSweepRacesEveryEnd(t *testing.T) {
 	sweeper.Wait()
 	untilTrue(t, time.Minute, func() bool {
 		runtime.GC()
-		return Stats().LiveBuffers == base
+		s := Stats()
+		return s.Reclaimed-base.Reclaimed == int(dropped.Load()) && s.LiveBuffers == base.LiveBuffers
 	})
+	buffers.sweepYoung()
+	collectGarbage()
+	assert.Equal(t, int(dropped.Load()), Stats().Reclaimed-base.Reclaimed, "nothing counted twice")
 }
 
 // Destroy keeps its handle reachable until the Buffer is dead: a
