@@ -94,12 +94,23 @@ type storage struct {
 	class    class
 	fallback bool // classSecret: ordinary pages where secret memory is refused
 	noAccess bool // PROT_NONE while no call uses the data (bufferState.secluded)
-	// compact puts the secret in a slot of the compact arena (compact.go),
-	// in memory of class; allocRegion below never sees it. A size
-	// no slot holds is ErrInvalidSize, unless orGuarded (the defaults'
-	// Compact) sends it to a region instead: storage.sized decides.
-	compact, orGuarded bool
+	// compact, unless notCompact, puts the secret in a slot of the
+	// compact arena (compact.go), in memory of class; allocRegion below
+	// never sees it.
+	compact compactMode
 }
+
+// compactMode is whether a secret goes to a slot, and what a size no slot
+// holds gets: storage.sized decides. (One field, not two bools: Go keeps
+// a struct of at most four fields in registers, and storage is on the
+// path of every constructor.)
+type compactMode uint8
+
+const (
+	notCompact       compactMode = iota
+	compactAlways                // Compact given to the call: ErrInvalidSize
+	compactWhereFits             // Compact from the defaults: a region
+)
 
 // allocRegion returns a region of its own (guard pages on both sides,
 // ordinary or secret data pages, cached by page count and class) for a

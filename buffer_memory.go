@@ -15,7 +15,7 @@ func (s *bufferState) alloc(size int, st storage) error {
 	if err != nil {
 		return err
 	}
-	if st.compact {
+	if st.compact != notCompact {
 		if err := allocCompact(&s.arenaSlot, size, st); err != nil {
 			return err
 		}

@@ -359,9 +359,9 @@ var compactBuffers atomic.Int64
 
 // sized is st for a secret of size bytes, 1 <= size: compact only if a
 // slot holds size. A larger size given Compact explicitly is
-// ErrInvalidSize; from the defaults (orGuarded) it gets a region.
+// ErrInvalidSize; from the defaults (compactWhereFits) it gets a region.
 func (st storage) sized(size int) (storage, error) {
-	if st.compact && size > slotMax {
+	if st.compact != notCompact && size > slotMax {
 		return st.unslotted(size)
 	}
 	return st, nil
@@ -370,10 +370,10 @@ func (st storage) sized(size int) (storage, error) {
 // unslotted is sized for a compact secret no slot holds, out of line so
 // that sized inlines.
 func (st storage) unslotted(size int) (storage, error) {
-	if !st.orGuarded {
+	if st.compact == compactAlways {
 		return st, fmt.Errorf("%w: %d bytes: Compact holds secrets of at most %d bytes", ErrInvalidSize, size, slotMax)
 	}
-	st.compact = false
+	st.compact = notCompact
 	return st, nil
 }
 

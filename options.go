@@ -142,7 +142,9 @@ func storageFor(opts []Option) (storage, error) {
 	}
 	if o == 0 {
 		st, err := options(defaultOptions.Load()).storage()
-		st.orGuarded = true // defaults are compact only where a slot fits
+		if st.compact != notCompact {
+			st.compact = compactWhereFits // defaults are compact only where a slot fits
+		}
 		return st, err
 	}
 	return o.storage()
@@ -156,7 +158,10 @@ func (o options) storage() (storage, error) {
 			return storage{}, fmt.Errorf("%w: Compact with NoAccessWhenIdle: compact secrets share pages, which cannot be hidden one secret at a time", ErrInvalidArgument)
 		}
 	}
-	st := storage{class: classOrdinary, noAccess: o&optNoAccess != 0, compact: o&optCompact != 0}
+	st := storage{class: classOrdinary, noAccess: o&optNoAccess != 0}
+	if o&optCompact != 0 {
+		st.compact = compactAlways
+	}
 	if o&optSecret != 0 {
 		st.class = classSecret
 		st.fallback = o&optFallback != 0
