@@ -36,17 +36,20 @@ type registryShard struct {
 
 var buffers registry
 
-// add puts b, not yet shared, in the shard its memory's address picks,
-// and h, its handle, among the shard's young handles:
-// secrets in the same 2 MiB of address space share a shard. Goroutines
-// allocating at once draw from different arena chunks (the core shards
-// them by thread) and so mostly from different registry shards; and as a
-// shard lists a chunk's slots in the order they were made, Purge frees
-// them in that order, chunk after chunk, not scattered over all chunks.
+// add puts b, not yet shared, in the shard its memory picks, and h, its
+// handle, among the shard's young handles. A compact secret's shard is
+// its chunk's: goroutines allocating at once draw from different chunks
+// (the core shards them by thread), so mostly from different registry
+// shards, and as a shard lists a chunk's slots in the order they were
+// made, Purge frees them in that order, chunk after chunk. A region's
+// shard is its data's address's.
 func (r *registry) add(b *bufferState, h *Buffer) {
 	const fib = 0x9e3779b97f4a7c15 // 2^64 / golden ratio, odd: spreads the bits
-	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b.bytes())))
-	b.shard = uint8(uint64(addr>>21) * fib >> (64 - registryShardBits))
+	key := uintptr(unsafe.Pointer(unsafe.SliceData(b.bytes())))
+	if b.compact {
+		key = uintptr(unsafe.Pointer(b.arenaSlot.m.chunk))
+	}
+	b.shard = uint8(uint64(key) * fib >> (64 - registryShardBits))
 	sh := &r.shards[b.shard]
 	sh.mu.Lock()
 	i := sh.n
