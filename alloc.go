@@ -249,8 +249,8 @@ func retryForRoom(need int, try func() error) error {
 	defer lockPressure.Add(-1)
 	var err error
 	for i := 0; i < pressureRetries; i++ {
-		done := released.Load()
 		drained := drainCache()
+		done := released.Load() // after drainCache's own release
 		if err = try(); !refusedForRoom(err) {
 			break
 		}
@@ -271,7 +271,11 @@ func retryForRoom(need int, try func() error) error {
 // pages another goroutine is mapping or unmapping this instant.
 func lockRoomExpected(need int) bool {
 	limit := memlockLimit()
-	return limit != MemlockUnlimited && uint64(lockedBytes.Load())+uint64(need) <= limit
+	if limit == MemlockUnlimited {
+		return false
+	}
+	locked := lockedBytes.Load() + int64(compactArenas.usage().locked)
+	return uint64(locked)+uint64(need) <= limit
 }
 
 // The library's regions leave a sixteenth of vm.max_map_count to the rest
@@ -373,22 +377,22 @@ func takeCached(size int, c class, policy LockPolicy) (*region, error) {
 func retireRegion(r *region) { account(r, -1) }
 
 // releaseRegion takes r out of the live accounts and releases it
-// (releaseGuarded).
-func releaseRegion(r *region) error {
+// (releaseGuarded), into the cache only if cache says it may go there.
+func releaseRegion(r *region, cache bool) error {
 	releasing.Add(1)
 	defer endRelease()
 	retireRegion(r)
-	return releaseGuarded(r)
+	return releaseGuarded(r, cache)
 }
 
-// releaseGuarded checks r's canaries and wipes it: into the cache if it is
-// intact, the lock policy now in force could reuse it, and there is room;
-// unmapped otherwise.
-func releaseGuarded(r *region) error {
+// releaseGuarded checks r's canaries and wipes it: into the cache if cache
+// allows it, it is intact, the lock policy now in force could reuse it,
+// and there is room; unmapped otherwise.
+func releaseGuarded(r *region, cache bool) error {
 	var err error
 	// A region the cache has no room for is only verified: free wipes
 	// every page that held data, and clearing it first would wipe twice.
-	if cacheable(r) && cacheHasRoom(int(r.pages_len)) {
+	if cache && cacheable(r) && cacheHasRoom(int(r.pages_len)) {
 		if err = r.recycle(); err == nil && cacheRegion(r) {
 			return nil
 		}

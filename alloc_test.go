@@ -197,3 +197,17 @@ func TestRegionBudget(t *testing.T) {
 	bufs = append(bufs, b)
 	assert.Zero(t, Stats().CachedRegions)
 }
+
+// A refusal that nothing in the process can answer (no cache to drain,
+// no release under way, no room by the library's count) is reported after
+// one more try, not after every retry's wait.
+func TestRetryForRoomGivesUpAtOnce(t *testing.T) {
+	Purge() // nothing cached
+	tries := 0
+	err := retryForRoom(1<<62, func() error {
+		tries++
+		return ErrMemoryLock
+	})
+	assert.ErrorIs(t, err, ErrMemoryLock)
+	assert.Equal(t, 1, tries)
+}

@@ -58,9 +58,8 @@ func (s *bufferState) releaseSlot() bool {
 	if !s.arenaSlot.held() {
 		return false
 	}
-	// A Buffer that Purge wiped under its users is freed after Purge
-	// returned: its slot goes to the core, not the cache, so that
-	// nothing of what Purge ended stays allocated.
+	// A Buffer that Purge wiped under its users goes to the core, not
+	// the cache (release says why).
 	s.noteFree(releaseCompact(&s.arenaSlot, !s.flag(flagWiped)))
 	return true
 }

@@ -434,10 +434,17 @@ func (s *bufferState) reapWhenIdle() {
 	testPoint("reaped")
 }
 
-// release frees the region once. The caller holds rw for writing.
+// release frees the memory once. The caller holds rw for writing. The
+// memory of a Buffer that Purge wiped under its users, freed once they
+// leave, goes to no cache, and the arenas' spare chunks go too, as Purge
+// itself did: nothing of what Purge ended stays mapped and locked.
 func (s *bufferState) release() {
+	purged := s.flag(flagWiped)
 	if r := s.detach(); r != nil {
-		s.noteFree(releaseRegion(r))
+		s.noteFree(releaseRegion(r, !purged))
+	}
+	if purged && s.compact {
+		compactArenas.trim()
 	}
 }
 

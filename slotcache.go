@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // slotCache keeps slots that compact Buffers gave back, checked and wiped
@@ -28,10 +29,11 @@ import (
 // processor), so that goroutines running at once seldom meet on one
 // lock, and a goroutine that destroys a secret and makes another finds
 // its slot again. A shard holds at most slotCacheDepth slots per capacity
-// and kind: a little locked memory that the arenas cannot release while
-// it is cached. Purge, a trim of the arenas, and an allocation the kernel
-// refuses for want of room give every cached slot back to the core first
-// (flush).
+// and kind. A cached slot keeps its chunk, up to 2 MiB of locked memory,
+// from being released, so the cache is flushed, every slot given back to
+// the core, at most slotCacheAge after a slot came in; and before that by
+// Purge, by a trim of the arenas, and by an allocation the kernel refuses
+// for want of room.
 type slotCache struct {
 	shards [slotCacheShards]slotCacheShard
 	// near hands out the shards, each a *slotCacheShard, one per
@@ -40,11 +42,14 @@ type slotCache struct {
 	// shard itself stays in shards, and its slots with it.
 	near sync.Pool
 	next atomic.Uint32
+	// flushArmed is set while a flush is due (flushSoon).
+	flushArmed atomic.Bool
 }
 
 const (
 	slotCacheShards = 8
 	slotCacheDepth  = 8
+	slotCacheAge    = 100 * time.Millisecond
 )
 
 type slotCacheShard struct {
@@ -133,7 +138,19 @@ func (c *slotCache) give(s *slot) bool {
 	s.wipe()
 	l.slots[l.n], s.m = s.m, C.mg_slot{}
 	l.n++
+	c.flushSoon()
 	return true
+}
+
+// flushSoon makes sure a flush is due, slotCacheAge from now if none is.
+// It disarms before it flushes: a slot cached after that arms the next.
+func (c *slotCache) flushSoon() {
+	if !c.flushArmed.Load() && c.flushArmed.CompareAndSwap(false, true) {
+		time.AfterFunc(slotCacheAge, func() {
+			c.flushArmed.Store(false)
+			c.flush()
+		})
+	}
 }
 
 // flush gives every cached slot back to the core, and reports how many

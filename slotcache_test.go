@@ -175,26 +175,44 @@ func TestSlotCacheRaces(t *testing.T) {
 	wg.Wait()
 }
 
-// A compact Buffer that Purge wiped under its reader is freed, when the
-// reader leaves, to the core and not to the cache: nothing of what Purge
-// ended stays allocated.
-func TestPurgedSlotSkipsCache(t *testing.T) {
-	Purge()
-	b, err := NewBufferRandom(32, Compact())
-	require.NoError(t, err)
-	inside, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error)
-	go func() {
-		done <- b.WithData(func([]byte) error {
-			close(inside)
-			<-release
-			return nil
+// A Buffer, compact or not, that Purge wiped under its reader is freed,
+// when the reader leaves, to no cache, and with the arenas' spare chunks:
+// once nothing is live, nothing stays locked.
+func TestPurgedBufferLeavesNothingLocked(t *testing.T) {
+	for _, opts := range [][]Option{{Compact()}, nil} {
+		Purge()
+		require.Zero(t, Stats().LockedBytes)
+		b, err := NewBufferRandom(32, opts...)
+		require.NoError(t, err)
+		inside, release := make(chan struct{}), make(chan struct{})
+		done := make(chan error)
+		go func() {
+			done <- b.WithData(func([]byte) error {
+				close(inside)
+				<-release
+				return nil
+			})
+		}()
+		<-inside
+		Purge()
+		close(release)
+		assert.ErrorIs(t, <-done, ErrDestroyed)
+		untilTrue(t, time.Minute, func() bool {
+			s := Stats()
+			return s.LiveBuffers == 0 && s.LockedBytes == 0
 		})
-	}()
-	<-inside
-	Purge()
-	close(release)
-	assert.ErrorIs(t, <-done, ErrDestroyed)
-	untilTrue(t, time.Minute, func() bool { return compactArenas.usage().live == 0 })
-	assert.Zero(t, compactArenas.cache.len())
+		assert.Zero(t, compactArenas.cache.len())
+		assert.Zero(t, Stats().CachedRegions)
+	}
+}
+
+// A cached slot does not stay cached, keeping its chunk locked, for
+// longer than a moment: the cache flushes itself.
+func TestSlotCacheFlushesItself(t *testing.T) {
+	var set arenaSet
+	defer set.destroy()
+	var s slot
+	require.NoError(t, set.alloc(&s, 32, mapLock))
+	require.True(t, set.cache.give(&s))
+	untilTrue(t, time.Minute, func() bool { return set.cache.len() == 0 && set.usage().live == 0 })
 }
