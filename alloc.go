@@ -209,7 +209,7 @@ var lockPressure atomic.Int32
 // refusedForRoom reports whether err is a refusal that freeing locked pages
 // or mappings can cure.
 func refusedForRoom(err error) bool {
-	return errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory)
+	return err != nil && (errors.Is(err, ErrMemoryLock) || errors.Is(err, ErrOutOfMemory))
 }
 
 // releasing counts releases under way, of a region between leaving the

@@ -403,7 +403,7 @@ func (s *slot) allocOrdinary(size int, policy LockPolicy) error {
 		return s.alloc(size, 0)
 	}
 	err := s.allocRetry(size, mapLock)
-	if errors.Is(err, ErrMemoryLock) {
+	if err != nil && errors.Is(err, ErrMemoryLock) {
 		lockFailures.Add(1)
 		if policy == LockBestEffort {
 			err = s.alloc(size, 0)
