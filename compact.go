@@ -213,6 +213,10 @@ func (set *arenaSet) alloc(s *slot, size int, flags mapFlags) error {
 		return err
 	}
 	st, errno := C.slot_alloc(a, C.size_t(size), s.c())
+	if st == C.MG_OK {
+		set.cache.remember(s)
+		return nil
+	}
 	return statusError(st, errno, size)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // slotCache keeps slots that compact Buffers gave back, checked and wiped
@@ -24,22 +25,25 @@ import (
 // slot of the core does; its canaries are checked when it is cached and
 // again whenever the Buffer that takes it is used.
 //
-// The cache is a few shards with a lock each. A goroutine takes the shard
-// its processor used last (a sync.Pool of shards, which keeps one per
-// processor), so that goroutines running at once seldom meet on one
-// lock, and a goroutine that destroys a secret and makes another finds
-// its slot again. A shard holds at most slotCacheDepth slots per capacity
-// and kind. A cached slot keeps its chunk, up to 2 MiB of locked memory,
-// from being released, so the cache is flushed, every slot given back to
-// the core, at most slotCacheAge after a slot came in; and before that by
-// Purge, by a trim of the arenas, and by an allocation the kernel refuses
-// for want of room.
+// The cache is a few shards with a lock each. A slot goes to the shard of
+// its chunk, and a goroutine taking one looks first in the shard its
+// processor used last (a sync.Pool of shards, which keeps one per
+// processor): goroutines on different threads draw from different chunks
+// (the core shards them by thread), so they seldom meet on one lock, and
+// one that destroys a secret and makes another finds its slot again. A
+// shard holds at most slotCacheDepth slots per capacity and kind. A
+// cached slot keeps its chunk, up to 2 MiB of locked memory, from being
+// released, so the cache is flushed, every slot given back to the core,
+// at most slotCacheAge after a slot came in; and before that by Purge, by
+// a trim of the arenas, and by an allocation the kernel refuses for want
+// of room.
 type slotCache struct {
 	shards [slotCacheShards]slotCacheShard
-	// near hands out the shards, each a *slotCacheShard, one per
-	// processor as far as it can; next numbers the shards it makes up
-	// for a processor that has none. The pool may drop a shard: the
-	// shard itself stays in shards, and its slots with it.
+	// near keeps, per processor as far as it can, the shard (a
+	// *slotCacheShard) of the last slot it took or allocated; next numbers
+	// the shards it makes up for a processor that has none. The pool may
+	// drop a shard: the shard itself stays in shards, and its slots with
+	// it.
 	near sync.Pool
 	next atomic.Uint32
 	// flushArmed is set while a flush is due (flushSoon).
@@ -47,9 +51,10 @@ type slotCache struct {
 }
 
 const (
-	slotCacheShards = 8
-	slotCacheDepth  = 8
-	slotCacheAge    = 100 * time.Millisecond
+	slotCacheShardBits = 3
+	slotCacheShards    = 1 << slotCacheShardBits
+	slotCacheDepth     = 8
+	slotCacheAge       = 100 * time.Millisecond
 )
 
 type slotCacheShard struct {
@@ -64,22 +69,15 @@ type slotList struct {
 	slots [slotCacheDepth]C.mg_slot
 }
 
-// shard returns the shard for the calling goroutine, locked; unlock
-// gives it back.
-func (c *slotCache) shard() *slotCacheShard {
-	sh, _ := c.near.Get().(*slotCacheShard)
-	if sh == nil {
-		sh = &c.shards[c.next.Add(1)%slotCacheShards]
-	}
-	sh.mu.Lock()
-	return sh
+// shardOf is the shard for slots of chunk.
+func (c *slotCache) shardOf(chunk *C.mg_chunk) *slotCacheShard {
+	const fib = 0x9e3779b97f4a7c15 // 2^64 / golden ratio, odd: spreads the bits
+	return &c.shards[uint64(uintptr(unsafe.Pointer(chunk)))*fib>>(64-slotCacheShardBits)]
 }
 
-// unlock unlocks sh and keeps it for the calling goroutine's processor.
-func (c *slotCache) unlock(sh *slotCacheShard) {
-	sh.mu.Unlock()
-	c.near.Put(sh)
-}
+// remember keeps the shard of s, a slot the core just allocated, as the
+// one the calling goroutine's processor looks in first.
+func (c *slotCache) remember(s *slot) { c.near.Put(c.shardOf(s.m.chunk)) }
 
 // listOf is the list a slot of capacity cap and mapped as kind goes to,
 // and whether the cache takes such slots at all.
@@ -101,26 +99,33 @@ func kindOfSlot(s *slot) arenaKind {
 }
 
 // take makes s, which must be zero, a cached slot for a secret of size
-// bytes from an arena of the kind, if the calling goroutine's shard holds
-// one, and reports whether it did. The slot holds zeros.
+// bytes from an arena of the kind, if the shard the calling goroutine's
+// processor used last holds one, and reports whether it did. The slot
+// holds zeros.
 func (c *slotCache) take(s *slot, size int, kind arenaKind) bool {
 	kind, k, ok := listOf(size, kind)
 	if !ok {
 		return false
 	}
-	sh := c.shard()
-	defer c.unlock(sh)
+	sh, _ := c.near.Get().(*slotCacheShard)
+	if sh == nil {
+		sh = &c.shards[c.next.Add(1)%slotCacheShards]
+	}
+	sh.mu.Lock()
 	l := &sh.lists[kind][k]
 	if l.n == 0 {
-		return false
+		sh.mu.Unlock()
+		return false // the caller's allocation from the core remembers its shard
 	}
 	l.n--
 	s.m, l.slots[l.n] = l.slots[l.n], C.mg_slot{}
+	sh.mu.Unlock()
+	c.near.Put(sh)
 	return true
 }
 
 // give caches s, a live slot, if its secret fills it, its canaries are
-// intact and the calling goroutine's shard has room, and reports whether
+// intact and its chunk's shard has room, and reports whether
 // it did; then s is zero and its bytes are wiped. Otherwise s is left as
 // it was, for the core to free (slot.free), which also quarantines a slot
 // whose canaries are broken.
@@ -129,8 +134,9 @@ func (c *slotCache) give(s *slot) bool {
 	if !ok || s.m.size != s.m.cap || !s.filledIntact() {
 		return false
 	}
-	sh := c.shard()
-	defer c.unlock(sh)
+	sh := c.shardOf(s.m.chunk)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	l := &sh.lists[kind][k]
 	if l.n == slotCacheDepth {
 		return false
