@@ -14,8 +14,8 @@ import (
 // nil Option is ignored; a value of another type (a caller's type that
 // embeds an Option) is ErrInvalidArgument.
 type Option interface {
-	// with returns o with the option added. It takes and returns a value,
-	// not a pointer, so that collecting options allocates nothing.
+	// with returns o with the option added. Unexported, so that only
+	// this package's types are Options.
 	with(o options) options
 }
 

@@ -5,7 +5,6 @@ package memguard
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -96,24 +95,13 @@ func (l *youngList) release() {
 	*l = youngList{}
 }
 
-// sweepArmed is set while a sweep is due.
-var sweepArmed atomic.Bool
+// sweep runs the process registry's sweepYoung.
+var sweep later
 
 // sweepSoon makes sure a sweep of the process's registry is due: called
-// after a handle joins a young list.
-func sweepSoon() {
-	if !sweepArmed.Load() && sweepArmed.CompareAndSwap(false, true) {
-		time.AfterFunc(youngAge, sweepBuffers)
-	}
-}
-
-// sweepBuffers is the sweep that sweepSoon arms. It disarms first: a
-// handle that joins a young list after that either arms the next sweep
-// or is taken by this one.
-func sweepBuffers() {
-	sweepArmed.Store(false)
-	buffers.sweepYoung()
-}
+// after a handle joins a young list. A handle that joins one while a
+// sweep runs either is taken by it or arms the next.
+func sweepSoon() { runLater(&sweep, youngAge, (*registry).sweepYoung, &buffers) }
 
 // sweepYoung adds the cleanup of every young handle whose Buffer is still
 // live, and empties the young lists.

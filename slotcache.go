@@ -46,8 +46,8 @@ type slotCache struct {
 	// it.
 	near sync.Pool
 	next atomic.Uint32
-	// flushArmed is set while a flush is due (flushSoon).
-	flushArmed atomic.Bool
+	// flushes runs the flush that give asks for.
+	flushes later
 }
 
 const (
@@ -79,16 +79,15 @@ func (c *slotCache) shardOf(chunk *C.mg_chunk) *slotCacheShard {
 // one the calling goroutine's processor looks in first.
 func (c *slotCache) remember(s *slot) { c.near.Put(c.shardOf(s.m.chunk)) }
 
-// listOf is the list a slot of capacity cap and mapped as kind goes to,
-// and whether the cache takes such slots at all.
-func listOf(cap int, kind arenaKind) (arenaKind, int, bool) {
-	k := bits.TrailingZeros(uint(cap)) - 5 // cap is 32 << k
-	ok := k >= 0 && k < C.MG_ARENA_CLASSES && cap == 32<<k
-	return kind, k, ok
+// classOf is the class k of a slot of capacity 32 << k, and whether size
+// is such a capacity: a secret of another size is never cached.
+func classOf(size int) (int, bool) {
+	k := bits.TrailingZeros(uint(size)) - 5
+	return k, k >= 0 && k < C.MG_ARENA_CLASSES && size == 32<<k
 }
 
-// kindOfSlot is the kind of arena a live slot came from.
-func kindOfSlot(s *slot) arenaKind {
+// kind is the kind of arena a live slot came from.
+func (s *slot) kind() arenaKind {
 	switch {
 	case s.m.secret != 0:
 		return arenaSecret
@@ -103,7 +102,7 @@ func kindOfSlot(s *slot) arenaKind {
 // processor used last holds one, and reports whether it did. The slot
 // holds zeros.
 func (c *slotCache) take(s *slot, size int, kind arenaKind) bool {
-	kind, k, ok := listOf(size, kind)
+	k, ok := classOf(size)
 	if !ok {
 		return false
 	}
@@ -130,10 +129,11 @@ func (c *slotCache) take(s *slot, size int, kind arenaKind) bool {
 // it was, for the core to free (slot.free), which also quarantines a slot
 // whose canaries are broken.
 func (c *slotCache) give(s *slot) bool {
-	kind, k, ok := listOf(int(s.m.size), kindOfSlot(s))
+	k, ok := classOf(int(s.m.size))
 	if !ok || s.m.size != s.m.cap || !s.filledIntact() {
 		return false
 	}
+	kind := s.kind()
 	sh := c.shardOf(s.m.chunk)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -144,19 +144,8 @@ func (c *slotCache) give(s *slot) bool {
 	s.wipe()
 	l.slots[l.n], s.m = s.m, C.mg_slot{}
 	l.n++
-	c.flushSoon()
+	runLater(&c.flushes, slotCacheAge, func(c *slotCache) { c.flush() }, c)
 	return true
-}
-
-// flushSoon makes sure a flush is due, slotCacheAge from now if none is.
-// It disarms before it flushes: a slot cached after that arms the next.
-func (c *slotCache) flushSoon() {
-	if !c.flushArmed.Load() && c.flushArmed.CompareAndSwap(false, true) {
-		time.AfterFunc(slotCacheAge, func() {
-			c.flushArmed.Store(false)
-			c.flush()
-		})
-	}
 }
 
 // flush gives every cached slot back to the core, and reports how many
