@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -78,7 +79,14 @@ type arenaSet struct {
 	// cache holds slots of these arenas that compact Buffers gave back
 	// (slotcache.go).
 	cache slotCache
+	// idle runs trimIdle a while after a slot came back (release).
+	idle later
 }
+
+// arenaIdle is how long after a slot came back an arena set gives back
+// its cached slots and the empty chunks its arenas keep: the locked
+// memory compact secrets no longer use is released within about that.
+const arenaIdle = 100 * time.Millisecond
 
 // arenaKind is how an arena's chunks are mapped.
 type arenaKind int
@@ -151,6 +159,26 @@ func (set *arenaSet) destroy() error {
 		atomic.StorePointer(&set.spans[k], nil)
 	}
 	return err
+}
+
+// trimIdle is trim, for a run that arenaSet.release asked for: under mu,
+// since destroy may free the arenas meanwhile.
+func (set *arenaSet) trimIdle() {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	set.trim()
+}
+
+// release caches s, a live slot of the set, if cache allows it and the
+// cache takes it (slotCache.give), or else frees it (slot.free); either
+// way it asks for a trim arenaIdle later, so that neither the cached slot
+// nor a chunk the core keeps empty for reuse stays locked for long.
+func (set *arenaSet) release(s *slot, cache bool) error {
+	defer runLater(&set.idle, arenaIdle, (*arenaSet).trimIdle, set)
+	if cache && set.cache.give(s) {
+		return nil
+	}
+	return s.free()
 }
 
 // trim gives the cached slots back, then unmaps the empty chunk each
@@ -449,18 +477,15 @@ func (s *slot) account(d int64) {
 }
 
 // releaseCompact takes a live slot out of the live accounts, then checks,
-// wipes and, if cache allows it, caches it for the next compact secret
-// (slotCache.give), or else checks, wipes and frees it (slot.free). A
-// zero slot is left alone.
+// wipes and, if cache allows it, caches it for the next compact secret,
+// or else checks, wipes and frees it (arenaSet.release). A zero slot is
+// left alone.
 func releaseCompact(s *slot, cache bool) error {
 	if !s.held() {
 		return nil
 	}
 	s.account(-1)
-	if cache && compactArenas.cache.give(s) {
-		return nil
-	}
-	return s.free()
+	return compactArenas.release(s, cache)
 }
 
 // span is the slot's capacity, the bytes a secret of its class may occupy.

@@ -9,7 +9,6 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 )
 
@@ -33,10 +32,10 @@ import (
 // one that destroys a secret and makes another finds its slot again. A
 // shard holds at most slotCacheDepth slots per capacity and kind. A
 // cached slot keeps its chunk, up to 2 MiB of locked memory, from being
-// released, so the cache is flushed, every slot given back to the core,
-// at most slotCacheAge after a slot came in; and before that by Purge, by
-// a trim of the arenas, and by an allocation the kernel refuses for want
-// of room.
+// released, so every trim of the arenas flushes the cache, every slot
+// given back to the core: the trim arenaSet.release asks for, at most
+// arenaIdle after a slot came back, Purge's, and that of an allocation
+// the kernel refuses for want of room.
 type slotCache struct {
 	shards [slotCacheShards]slotCacheShard
 	// near keeps, per processor as far as it can, the shard (a
@@ -46,15 +45,12 @@ type slotCache struct {
 	// it.
 	near sync.Pool
 	next atomic.Uint32
-	// flushes runs the flush that give asks for.
-	flushes later
 }
 
 const (
 	slotCacheShardBits = 3
 	slotCacheShards    = 1 << slotCacheShardBits
 	slotCacheDepth     = 8
-	slotCacheAge       = 100 * time.Millisecond
 )
 
 type slotCacheShard struct {
@@ -144,7 +140,6 @@ func (c *slotCache) give(s *slot) bool {
 	s.wipe()
 	l.slots[l.n], s.m = s.m, C.mg_slot{}
 	l.n++
-	runLater(&c.flushes, slotCacheAge, func(c *slotCache) { c.flush() }, c)
 	return true
 }
 

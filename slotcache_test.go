@@ -207,15 +207,30 @@ func TestPurgedBufferLeavesNothingLocked(t *testing.T) {
 	}
 }
 
-// A cached slot does not stay cached, keeping its chunk locked, for
-// longer than a moment: the cache flushes itself.
-func TestSlotCacheFlushesItself(t *testing.T) {
+// Locked memory that compact secrets no longer use is released within a
+// moment of their release, without a Purge: the cached slot, and the
+// chunk the core keeps empty for reuse, for a secret that filled its slot
+// and one that did not.
+func TestArenasTrimThemselves(t *testing.T) {
 	var set arenaSet
 	defer set.destroy()
-	var s slot
-	require.NoError(t, set.alloc(&s, 32, mapLock))
-	require.True(t, set.cache.give(&s))
-	untilTrue(t, time.Minute, func() bool { return set.cache.len() == 0 && set.usage().live == 0 })
+	for _, size := range []int{32, 20} {
+		var s slot
+		require.NoError(t, set.alloc(&s, size, mapLock))
+		require.Positive(t, set.usage().locked)
+		require.NoError(t, set.release(&s, true))
+		untilTrue(t, time.Minute, func() bool {
+			u := set.usage()
+			return set.cache.len() == 0 && u.live == 0 && u.locked == 0
+		})
+	}
+
+	// The same through the package's own arenas and a Buffer.
+	Purge()
+	b, err := NewBuffer(32, Compact())
+	require.NoError(t, err)
+	require.NoError(t, b.Destroy())
+	untilTrue(t, time.Minute, func() bool { return Stats().LockedBytes == 0 })
 }
 
 // Making and destroying a compact secret that fills its slot allocates
